@@ -1,0 +1,1 @@
+"""Action providers, one small module each, found through a registry keyed by actionTypeId."""

@@ -1,0 +1,1 @@
+"""The artifact store (filesystem by default) and safe, deterministic zip handling."""

@@ -208,3 +208,8 @@ class ServerUnavailableError(CaravanError):
     reference = "server-unavailable"
     aws_type = "ServiceUnavailableException"
     http_status = 503
+
+
+class ObjectNotFoundError(NotFoundError):
+    reference = "object-not-found"
+    aws_type = "NoSuchKey"

@@ -89,6 +89,9 @@ class Job:
     commands: tuple[str, ...] = ()
     environment_variables: Mapping[str, str] = field(default_factory=dict)
     output_variables: tuple[str, ...] = ()
+    # A source action pinned to a revision (StartPipelineExecution sourceRevisions, a trigger's
+    # commit): the commit id to fetch instead of the branch head.
+    source_revision: str | None = None
     region: str = "local"
     account_id: str = "000000000000"
 

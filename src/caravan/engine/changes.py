@@ -1,0 +1,25 @@
+"""What a transaction decided to do once it commits: dispatch jobs, cancel work, publish events.
+
+The engine collects these while it changes records, commits, and only then performs them
+(durable before effective).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from caravan.model.records import ActionRecord, JobRecord
+
+
+@dataclass
+class Changes:
+    # Jobs to run (now, or at their due_at), with the action they carry.
+    dispatch: list[tuple[JobRecord, ActionRecord]] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)  # job ids whose local work must stop
+    timers: list[tuple[str, float]] = field(default_factory=list)  # (action id, deadline)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    ended_actions: list[str] = field(default_factory=list)  # wake log followers
+
+    def event(self, kind: str, pipeline: str, **fields: Any) -> None:
+        self.events.append({"type": kind, "pipeline": pipeline, **fields})

@@ -1,0 +1,5 @@
+"""The sample app: a greeting, versioned by the pipeline."""
+
+
+def greet(name: str) -> str:
+    return f"Hello, {name}!"

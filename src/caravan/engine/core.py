@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from caravan.actions.base import JobFailed, JobResult
+from caravan.actions.base import Job, JobFailed, JobResult
 from caravan.actions.registry import ProviderKind, ProviderRegistry
 from caravan.artifacts.store import ArtifactStore
 from caravan.engine.changes import Changes
@@ -87,13 +87,15 @@ class EngineCore:
             changes = Changes()
             with self.db.transaction() as tx:
                 yield tx, changes
-            self.perform(changes)
+                # What the jobs to dispatch need is read now, in the same transaction.
+                starts = self._job_starts(tx, changes.dispatch)
+            self.perform(changes, starts)
 
     def read(self) -> AbstractContextManager[Tx]:
         """A transaction for reading (no lock: readers see the last commit)."""
         return self.db.transaction()
 
-    def perform(self, ch: Changes) -> None:
+    def perform(self, ch: Changes, starts: list[tuple[Job, JobRecord, dict[str, Any]]]) -> None:
         for job_id in ch.cancel:
             self.dispatcher.cancel(job_id)
         for action_id in ch.ended_actions:
@@ -101,28 +103,31 @@ class EngineCore:
             self.logs.touch(action_id)
         for action_id, deadline in ch.timers:
             self.dispatcher.arm_timeout(action_id, deadline)
-        if ch.dispatch:
-            self._dispatch(ch.dispatch)
+        for job, record, context in starts:
+            self.dispatcher.start(job, record, context)
         for event in ch.events:
             self.bus.publish(event)
 
-    def _dispatch(self, jobs: list[tuple[JobRecord, ActionRecord]]) -> None:
-        with self.read() as tx:
-            for job, action in jobs:
-                if not job.open:
-                    continue
-                entry = self.dispatcher.entry(action.action_type)
-                if entry is not None and entry.kind is not ProviderKind.RUN:
-                    continue  # approvals and job workers wait for the API
-                context = self.job_context(tx, action)
-                self.dispatcher.start(build_job(job, action, context), job, context)
+    def _job_starts(
+        self, tx: Tx, jobs: list[tuple[JobRecord, ActionRecord]]
+    ) -> list[tuple[Job, JobRecord, dict[str, Any]]]:
+        starts = []
+        for job, action in jobs:
+            if not job.open:
+                continue
+            entry = self.dispatcher.entry(action.action_type)
+            if entry is not None and entry.kind is not ProviderKind.RUN:
+                continue  # approvals and job workers wait for the API
+            context = self.job_context(tx, action)
+            starts.append((build_job(job, action, context), job, context))
+        return starts
 
     def job_context(self, tx: Tx, action: ActionRecord) -> dict[str, Any]:
         """What a job needs beyond its records: the action's declaration fields and settings."""
         pdoc = self.declarations.get(tx, action.pipeline, action.pipeline_version)
-        decl = self.driver.action_decl(tx, action)
         record = tx.executions.get(action.execution_id)
         assert record is not None  # the action's execution is in the same store
+        decl = self.driver.declared_action(tx, record, action)
         commands, env = self.driver.resolve_commands(record, decl)
         return {
             "commands": commands,

@@ -228,13 +228,16 @@ class Driver:
     ) -> None:
         """Start what can start; end the stage when its plan says it has ended."""
         decl_stage = self._stage_decl(tx, record, stage.stage)
-        current = {a.action: a for a in self.current_actions(tx, stage)}
+        current: dict[str, str] = {}  # action name -> status, in this stage attempt
+        for row in tx.executions.action_statuses(stage.execution_id, stage.stage):
+            if row.attempt == stage.attempt or stage.carried.get(row.action) == row.id:
+                current[row.action] = row.status
         while True:
             runs = [
                 stage_plan.ActionRun(
                     a.name,
                     a.run_order,
-                    ActionExecutionStatus(current[a.name].status) if a.name in current else None,
+                    ActionExecutionStatus(current[a.name]) if a.name in current else None,
                 )
                 for a in decl_stage.actions
             ]
@@ -244,7 +247,7 @@ class Driver:
             # Plan again only if an action failed as it started (e.g. an unresolved variable).
             for name in plan.start:
                 action = next(a for a in decl_stage.actions if a.name == name)
-                current[name] = self.start_action(tx, ch, record, stage, action)
+                current[name] = self.start_action(tx, ch, record, stage, action).status
         if plan.outcome is not None:
             self.finish_stage(tx, ch, record, stage, plan.outcome)
 
@@ -498,8 +501,11 @@ class Driver:
                     summary=action.summary,
                 )
                 return True
-            self._record_outputs(record, action, result)
-            tx.executions.save(record)
+            if action.output_artifacts or action.namespace or result.current_revision:
+                self._record_outputs(record, action, result)
+                tx.executions.save(record)
+            else:
+                action.output_variables = dict(result.output_variables)
             self.end_action(tx, ch, action, ActionExecutionStatus.SUCCEEDED)
         else:
             self._close_job(tx, job, JobStatus.FAILED)
@@ -635,5 +641,7 @@ class Driver:
         stage = self._stage_decl(tx, record, action.stage)
         return next(a for a in stage.actions if a.name == action.action)
 
-    def action_decl(self, tx: Tx, action: ActionRecord) -> ActionDeclaration:
-        return self._action_decl(tx, self._execution(tx, action.execution_id), action)
+    def declared_action(
+        self, tx: Tx, record: ExecutionRecord, action: ActionRecord
+    ) -> ActionDeclaration:
+        return self._action_decl(tx, record, action)

@@ -6,7 +6,7 @@ the document plus a few indexed columns; the engine reads and writes these recor
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 from caravan.model.statuses import (
@@ -17,15 +17,29 @@ from caravan.model.statuses import (
 )
 
 
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))
+    return names
+
+
 class _Doc:
-    """Round-trips a dataclass through a JSON-able dict, ignoring unknown keys (forward compat)."""
+    """Round-trips a dataclass through a JSON-able dict, ignoring unknown keys (forward compat).
+
+    ``to_doc`` is shallow on purpose: the store serialises the document at once, and a deep copy
+    per write was the engine's largest single cost.
+    """
 
     def to_doc(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload, no-any-return]
+        return {name: getattr(self, name) for name in _field_names(type(self))}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        names = _field_names(cls)
         return cls(**{k: v for k, v in doc.items() if k in names})
 
 

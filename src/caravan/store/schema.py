@@ -76,9 +76,11 @@ actions = Table(
     Column("pipeline", String(100), nullable=False),
     Column("execution_id", String(64), nullable=False),
     Column("stage", String(100), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("attempt", Integer, nullable=False),
     Column("status", String(20), nullable=False),
     Column("doc", JSON, nullable=False),
-    Index("ix_action_executions_execution", "execution_id", "seq"),
+    Index("ix_action_executions_execution", "execution_id", "stage", "seq"),
     Index("ix_action_executions_pipeline", "pipeline", "seq"),
     Index("ix_action_executions_status", "status"),
 )

@@ -62,7 +62,7 @@ class ProviderRegistry:
             return ProviderEntry(key, ProviderKind.JOB_WORKER, resumable=True)
         return entry
 
-    def keys(self) -> Iterable[ActionTypeKey]:
+    def action_types(self) -> Iterable[ActionTypeKey]:
         return sorted(self._entries, key=str)
 
     @classmethod

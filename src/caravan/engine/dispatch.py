@@ -85,7 +85,18 @@ class Dispatcher:
     async def _run(self, job: Job, context: dict[str, Any]) -> None:
         entry = self.entry(job.action_type.to_dict())
         write = self.logs.writer(job.action_execution_id)
-        if entry is None or entry.kind is not ProviderKind.RUN or entry.run is None:
+        if entry is None:
+            known = ", ".join(str(k) for k in self.registry.action_types())
+            await self.on_result(
+                job.id,
+                JobFailed(
+                    f"no action provider for actionTypeId {job.action_type}; installed: {known}",
+                    FailureType.CONFIGURATION_ERROR,
+                ),
+                job.pipeline_name,
+            )
+            return
+        if entry.kind is not ProviderKind.RUN or entry.run is None:
             return
         workdir = self.work_root / job.id
         workdir.mkdir(parents=True, exist_ok=True)

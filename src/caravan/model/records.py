@@ -16,7 +16,6 @@ from caravan.model.statuses import (
     StageExecutionStatus,
 )
 
-
 _FIELD_NAMES: dict[type, frozenset[str]] = {}
 
 

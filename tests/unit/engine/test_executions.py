@@ -463,7 +463,7 @@ async def test_variables_flow_from_namespaces_and_pipeline_variables(
                                 category="Deploy",
                                 configuration={
                                     "Target": "#{BuildVars.Image} to #{variables.Env} in "
-                            "#{codepipeline.PipelineExecutionId}"
+                                    "#{codepipeline.PipelineExecutionId}"
                                 },
                             )
                         ],
@@ -578,3 +578,21 @@ async def test_a_manual_approval_waits_for_its_result(
         )
         result = await wait_status(engine, "p", second)
     assert result["status"] == "Failed" and "not today" in result["statusSummary"]
+
+
+async def test_an_action_type_without_a_provider_fails_at_once_naming_it(tmp_path: Path) -> None:
+    steps = Steps()
+    unknown = {
+        "name": "Mystery",
+        "actionTypeId": {
+            "category": "Deploy",
+            "owner": "AWS",
+            "provider": "Teleport",
+            "version": "1",
+        },
+    }
+    async with running_engine(tmp_path, steps) as engine:
+        await engine.call("CreatePipeline", pipeline("p", [("Deploy", [unknown])]))
+        result = await wait_status(engine, "p", await latest_execution(engine, "p"))
+    assert result["status"] == "Failed"
+    assert "no action provider for actionTypeId Deploy/AWS/Teleport/1" in result["statusSummary"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +25,9 @@ async def open_engine(
     registry: ProviderRegistry | None = None,
 ) -> AsyncIterator[Engine]:
     """An engine over ``data_dir`` (SQLite there unless ``database_url`` names another
-    database), recovered from whatever state a previous process left, closed on exit."""
+    database), recovered from whatever state a previous process left, closed on exit.
+
+    ``settings`` override the ``CARAVAN_*`` environment (see ``EngineSettings``)."""
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(database_url) if database_url else Database.in_directory(data_dir)
@@ -33,7 +36,7 @@ async def open_engine(
         artifacts=FilesystemArtifactStore(data_dir / "artifacts"),
         registry=registry or ProviderRegistry.from_entry_points(),
         data_dir=data_dir,
-        settings=EngineSettings.from_mapping(settings),
+        settings=EngineSettings.resolve(settings, os.environ),
     )
     try:
         await core.start()

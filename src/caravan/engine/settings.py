@@ -1,10 +1,17 @@
-"""The engine's settings, declared once; the server and CLI derive their options from here."""
+"""The engine's settings, declared once. Each can be set by the caller or by an environment
+variable named ``CARAVAN_`` plus the setting's name in capitals (``CARAVAN_QUEUE_LIMIT=10``,
+``CARAVAN_GIT_REPOSITORIES="owner/repo=/path;other/repo=https://..."``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from caravan.actions.git_repo import parse_repository_map
+from caravan.errors import InvalidInputError
+
+ENV_PREFIX = "CARAVAN_"
 
 
 @dataclass(frozen=True)
@@ -29,5 +36,35 @@ class EngineSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values or {}) - known)
         if unknown:
-            raise ValueError(f"unknown engine settings: {', '.join(unknown)}")
+            raise InvalidInputError(
+                f"unknown engine setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return cls(**dict(values or {}))
+
+    @classmethod
+    def resolve(
+        cls, values: Mapping[str, Any] | None, environ: Mapping[str, str]
+    ) -> EngineSettings:
+        """``values`` over the ``CARAVAN_*`` environment over the defaults."""
+        merged: dict[str, Any] = {}
+        for f in fields(cls):
+            text = environ.get(ENV_PREFIX + f.name.upper())
+            if text is not None:
+                merged[f.name] = _parse(f.name, f.type, text)
+        merged.update(values or {})
+        return cls.from_mapping(merged)
+
+
+def _parse(name: str, kind: Any, text: str) -> Any:
+    where = f"{ENV_PREFIX}{name.upper()}={text!r}"
+    try:
+        if kind in ("float", float):
+            return float(text)
+        if kind in ("int", int):
+            return int(text)
+    except ValueError:
+        raise InvalidInputError(f"{where}: not a number") from None
+    if name == "git_repositories":
+        return parse_repository_map(text)
+    optional = "None" in str(kind)  # e.g. "str | None": an empty value means unset
+    return None if optional and not text else text

@@ -66,6 +66,10 @@ COMMANDS: dict[str, CommandInfo] = {
     "reject": CommandInfo(
         _C + "control:reject", "Reject a manual approval action (its stage fails)."
     ),
+    "hook": CommandInfo(
+        _C + "hooks:hook",
+        "Install or remove the git hooks that start pipelines on commit and push.",
+    ),
     "transition": CommandInfo(
         _C + "control:transition", "Disable or enable the inbound transition of a stage."
     ),

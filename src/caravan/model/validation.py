@@ -25,6 +25,7 @@ from caravan.model.declaration import (
     StageDeclaration,
 )
 from caravan.model.statuses import ExecutionMode
+from caravan.model.triggers import trigger_issues
 from caravan.model.variables import (
     CODEPIPELINE_NAMESPACE,
     CODEPIPELINE_VARIABLES,
@@ -74,6 +75,7 @@ def validate_pipeline(pipeline: PipelineDeclaration) -> list[Issue]:
     issues.extend(_namespace_rules(plan))
     issues.extend(_reference_rules(pipeline, plan))
     issues.extend(_trigger_rules(pipeline, plan))
+    issues.extend(trigger_issues(pipeline.triggers))
     return issues
 
 

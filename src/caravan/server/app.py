@@ -5,19 +5,21 @@ stream, over one engine.
     create_app(None, opener=...)  open the engine at lifespan startup and close it at shutdown
 
 Routes: ``POST /api/{Operation}``, ``GET /api/logs/{id}``, ``GET /api/events``, ``GET /healthz``
-(native.py, events.py) and ``POST /`` (awsjson.py).
+(native.py, events.py), ``POST /`` (awsjson.py), and ``POST /webhooks/github``,
+``POST /api/hooks/git``, ``GET /api/webhooks/deliveries`` (webhooks.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from starlette.applications import Starlette
 
 from caravan.engine.api import EngineAPI
-from caravan.server import awsjson, events, native
+from caravan.server import awsjson, events, native, webhooks
 
 HEARTBEAT_SECONDS = 15.0
 
@@ -30,8 +32,12 @@ def create_app(
     opener: EngineOpener | None = None,
     max_body_bytes: int = native.MAX_BODY_BYTES,
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    trigger_settings: Mapping[str, Any] | None = None,
 ) -> Starlette:
-    """The application serving ``engine`` (or the engine ``opener`` opens for its lifetime)."""
+    """The application serving ``engine`` (or the engine ``opener`` opens for its lifetime).
+
+    ``trigger_settings`` (``webhook_secret``, ``git_repositories``, ``git_url_template``) configure
+    the git hook and webhook routes; None reads them from the environment (webhooks.py)."""
     if (engine is None) == (opener is None):
         raise ValueError("create_app needs exactly one of an engine or an opener")
 
@@ -51,4 +57,5 @@ def create_app(
     app.state.engine = engine
     app.state.max_body_bytes = max_body_bytes
     app.state.heartbeat_seconds = heartbeat_seconds
+    webhooks.mount(app, trigger_settings)
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ class EngineCore:
         data_dir: Path,
         settings: EngineSettings,
         clock: Callable[[], float] = time.time,
+        services: Mapping[str, Any] | None = None,
     ) -> None:
         self.db = db
         self.artifacts = artifacts
@@ -66,6 +67,7 @@ class EngineCore:
             "git_url_template": settings.git_url_template,
             "cache_dir": data_dir / "cache",
             "aws_endpoint_url": settings.aws_endpoint_url,
+            **(services or {}),
         }
         self.dispatcher = Dispatcher(
             registry=registry,

@@ -23,11 +23,13 @@ async def open_engine(
     database_url: str | None = None,
     settings: Mapping[str, Any] | None = None,
     registry: ProviderRegistry | None = None,
+    services: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Engine]:
     """An engine over ``data_dir`` (SQLite there unless ``database_url`` names another
     database), recovered from whatever state a previous process left, closed on exit.
 
-    ``settings`` override the ``CARAVAN_*`` environment (see ``EngineSettings``)."""
+    ``settings`` override the ``CARAVAN_*`` environment (see ``EngineSettings``). ``services``
+    are live objects providers may use (``ctx.settings["platform"]``: the local platform)."""
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(database_url) if database_url else Database.in_directory(data_dir)
@@ -37,6 +39,7 @@ async def open_engine(
         registry=registry or ProviderRegistry.from_entry_points(),
         data_dir=data_dir,
         settings=EngineSettings.resolve(settings, os.environ),
+        services=services,
     )
     try:
         await core.start()

@@ -28,6 +28,8 @@ class EngineSettings:
     git_url_template: str = "https://github.com/{owner}/{repo}.git"
     # Base URL of the AWS-compatible endpoint given to Lambda actions (None: no server).
     aws_endpoint_url: str | None = None
+    # Base URL the server is reached at; V1 webhook URLs (PutWebhook) are built from it.
+    public_url: str = "http://127.0.0.1:7878"
     region: str = "local"
     account_id: str = "000000000000"
 

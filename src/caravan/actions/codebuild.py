@@ -64,7 +64,7 @@ async def codebuild_provider(job: Job, ctx: JobContext) -> JobResult:
         spec,
         workdir=primary_dir,
         secondary_sources={name: path for name, path in inputs.items() if name != primary},
-        env=settings.variables,
+        env={**settings.variables, **_source_version(job, primary)},
         on_output=ctx.log,
         timeout=settings.timeout_seconds,
         scratch=ctx.workdir / "build",
@@ -87,6 +87,14 @@ async def codebuild_provider(job: Job, ctx: JobContext) -> JobResult:
         external_execution_id=build_id,
         artifact_revisions=revisions,
     )
+
+
+def _source_version(job: Job, primary: str) -> dict[str, str]:
+    """CODEBUILD_RESOLVED_SOURCE_VERSION: the primary input's revision (a commit id), if known."""
+    for artifact in job.input_artifacts:
+        if artifact.name == primary and artifact.revision:
+            return {"CODEBUILD_RESOLVED_SOURCE_VERSION": artifact.revision}
+    return {}
 
 
 def _settings(job: Job, ctx: JobContext) -> _Settings:

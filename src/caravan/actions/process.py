@@ -129,8 +129,10 @@ def _die_with_parent() -> Callable[[], None] | None:
 
     Without it a killed caravan would leave user commands (servers, long builds) running with
     nobody to stop them or read their output. The signal fires when the *thread* that forked
-    exits, i.e. the thread running the event loop. Grandchildren are not covered by this flag;
-    they are reached through the process group instead.
+    exits, i.e. the thread running the event loop. The flag is not inherited: while caravan
+    lives, grandchildren are reached through the process group, but if caravan is killed, a
+    command the child had started keeps running to its end. Closing that gap needs a
+    supervising process (or a cgroup) around each command.
     """
     if not sys.platform.startswith("linux"):
         return None

@@ -337,7 +337,11 @@ async def test_timeout(build: Build) -> None:
     assert time.monotonic() - start < 3
     assert not outcome.succeeded
     assert outcome.failed_phase == "BUILD"
-    assert "BUILD_TIMED_OUT" in outcome.message
+    assert outcome.timed_out
+    assert outcome.message == (
+        "Phase: BUILD, Code: BUILD_TIMED_OUT, Message: Build timed out after 0.5 seconds"
+    )
+    assert build.output == ["start"]
 
 
 async def test_cancelling_a_build_kills_its_commands(build: Build) -> None:
@@ -351,3 +355,10 @@ async def test_cancelling_a_build_kills_its_commands(build: Build) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert wait_dead([pid], 1.0) == []
+
+
+async def test_a_shell_that_cannot_start_fails_the_build(build: Build) -> None:
+    build.src.rmdir()
+    outcome = await build.run("version: 0.2\nphases:\n  build:\n    commands: ['true']\n")
+    assert not outcome.succeeded
+    assert outcome.message.startswith("Phase: BUILD, Code: CLIENT_ERROR, Message: cannot start")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from job_helpers import Harness, make_job, output
@@ -20,7 +21,7 @@ phases:
     commands:
       - mkdir -p dist
       - cp app.py dist/
-      - echo "built by $CODEBUILD_INITIATOR" > dist/info.txt
+      - echo "$CODEBUILD_INITIATOR $CODEBUILD_RESOLVED_SOURCE_VERSION" > dist/info.txt
       - export VERSION=$(cat version.txt)
 artifacts:
   base-directory: dist
@@ -33,12 +34,13 @@ async def test_buildspec_from_the_source(tmp_path: Path) -> None:
     source = h.input(
         "Source", {"buildspec.yml": BUILDSPEC, "app.py": b"print(1)\n", "version.txt": b"1.2.3\n"}
     )
+    source = replace(source, revision="c0ffee")
     built = output("Built")
     job = make_job("Build", "CodeBuild", inputs=[source], outputs=[built])
     result = await codebuild_provider(job, h.ctx)
     assert isinstance(result, JobSucceeded), result
     assert result.output_variables == {"VERSION": "1.2.3"}
-    assert h.read(built) == {"app.py": "print(1)\n", "info.txt": "built by codepipeline/Pipe\n"}
+    assert h.read(built) == {"app.py": "print(1)\n", "info.txt": "codepipeline/Pipe c0ffee\n"}
     head = h.store.head(built.bucket, built.key)
     assert head is not None and result.artifact_revisions == {"Built": head.sha256}
     assert result.external_execution_id is not None

@@ -49,6 +49,20 @@ async def test_commands_produce_artifacts_and_variables(tmp_path: Path) -> None:
     assert result.summary == "6 commands succeeded"
 
 
+async def test_a_rerun_in_the_same_workdir_starts_clean(tmp_path: Path) -> None:
+    """After an engine restart the action runs again in its old working directory."""
+    h = Harness(tmp_path)
+    source = h.input("Source", {"a.txt": b"a"})
+    out = output("Out", ["**/*"])
+    job = make_job(
+        "Compute", "Commands", commands=["echo x >> a.txt"], inputs=[source], outputs=[out]
+    )
+    for _ in range(2):
+        result = await commands_provider(job, h.ctx)
+        assert isinstance(result, JobSucceeded), result
+    assert h.read(out) == {"a.txt": "ax\n"}
+
+
 async def test_a_failing_command_fails_the_action_naming_it(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     job = make_job("Compute", "Commands", commands=["echo testing", "test 1 -eq 2", "echo never"])

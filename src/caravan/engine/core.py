@@ -23,6 +23,7 @@ from caravan.engine.declarations import DeclarationCache
 from caravan.engine.dispatch import Dispatcher, build_job
 from caravan.engine.driver import Driver
 from caravan.engine.events import EventBus
+from caravan.engine.leftovers import kill_leftovers
 from caravan.engine.logs import ActionLogs
 from caravan.engine.settings import EngineSettings
 from caravan.model.records import ActionRecord, JobRecord
@@ -228,7 +229,12 @@ class EngineCore:
                 ),
             )
             return
-        self.logs.writer(action.id)("caravan: restarted; running the interrupted action again.")
+        leftovers = kill_leftovers(self.data_dir / "work" / job.id)
+        note = f" (stopped {len(leftovers)} leftover process(es) of the interrupted run)"
+        self.logs.writer(action.id)(
+            "caravan: restarted; running the interrupted action again"
+            + (note if leftovers else ".")
+        )
         job.dispatches += 1
         job.status = JobStatus.QUEUED
         tx.jobs.save(job)

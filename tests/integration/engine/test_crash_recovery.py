@@ -11,7 +11,17 @@ import sys
 import time
 from pathlib import Path
 
+from caravan.engine.leftovers import processes_in
+
 DRIVER = Path(__file__).with_name("crash_driver.py")
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def commands_action(name: str, run_order: int, commands: list[str], marker: Path) -> dict:
@@ -104,8 +114,11 @@ def test_an_execution_survives_kill_9_without_rerunning_completed_actions(tmp_pa
     assert driver.stdout is not None
     driver.stdout.close()
     time.sleep(0.5)
-    # The interrupted command died with the engine (no orphan finishing it behind our back).
+    # The interrupted command's shell died with the engine; what it started (the sleep) was
+    # orphaned and would run on: the restart must stop it before running the action again.
     assert "slow-done" not in marker.read_text()
+    orphans = list(processes_in(data / "work"))
+    assert orphans, "expected the interrupted command's sleep to be still running"
 
     again = subprocess.run(
         [sys.executable, str(DRIVER), str(data), str(decl_file)],
@@ -115,6 +128,7 @@ def test_an_execution_survives_kill_9_without_rerunning_completed_actions(tmp_pa
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.strip().splitlines()[-1].startswith("Succeeded")
+    assert all(not _running(pid) for pid in orphans)
     lines = marker.read_text().split()
     assert lines.count("fast") == 1  # completed before the kill: never runs again
     assert lines.count("slow-start") == 2 and lines.count("slow-done") == 1

@@ -122,3 +122,16 @@ async def test_past_the_concurrency_limit_invoke_is_throttled_with_429(
     assert throttled.json()["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
     assert throttled.headers["Retry-After"] == "1"
     assert (await slow).status_code == 200
+
+
+
+async def test_a_payload_nested_without_end_is_refused_without_crashing_anything(
+    api: Api,
+) -> None:
+    """Found in review: a deeply nested body crashed the worker (sync) or the server (Event)."""
+    for invocation_type in ("RequestResponse", "Event"):
+        response = await api.client.post(
+            INVOKE, content=b"[" * 100_000, headers={"X-Amz-Invocation-Type": invocation_type}
+        )
+        assert response.status_code == 400
+        assert response.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"

@@ -139,6 +139,7 @@ class Invoker:
             self._enqueue(call, payload, request_id)
             return InvokeResult(202, b"", None, call.record.version, None, request_id, 0.0)
         _check_payload(payload, MAX_SYNC_PAYLOAD)
+        _parse(payload)  # Lambda refuses a body that is not JSON before running anything
         return await self._run(call, payload, request_id, tail_log=log_type == "Tail")
 
     async def drain(self) -> None:
@@ -360,7 +361,7 @@ def _check_payload(payload: bytes, limit: int) -> None:
 def _parse(payload: bytes) -> None:
     try:
         json.loads(payload or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # a hostile payload may nest without end
         raise InvalidRequestContentException(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
         ) from None

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from caravan.platform.functions.errors import ServiceException
+from caravan.platform.functions.layer import RuntimeExtras, worker_path_variable
 from caravan.platform.functions.records import Scope, VersionRecord
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -218,6 +219,7 @@ class WorkerProcess:
     scope: Scope
     log_stream: str = field(init=False)
     pool_key: str = ""
+    extras: RuntimeExtras = field(default_factory=RuntimeExtras)
     stale: bool = False  # retire instead of reuse when the current request ends
     _proc: asyncio.subprocess.Process | None = field(default=None, init=False)
     _tmp: Path | None = field(default=None, init=False)
@@ -246,6 +248,8 @@ class WorkerProcess:
         env = worker_environment(
             self.version, scope=self.scope, log_stream=self.log_stream, tmp_dir=self._tmp
         )
+        env.update(self.extras.env())  # reserved: the function's variables cannot override them
+        env.update(worker_path_variable(self.extras))
         request_r, request_w = os.pipe()
         response_r, response_w = os.pipe()
         output_r, output_w = os.pipe()

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from caravan.platform.functions.errors import ServiceException, TooManyRequestsException
+from caravan.platform.functions.layer import RuntimeExtras
 from caravan.platform.functions.process import (
     RawOutcome,
     WorkerProcess,
@@ -54,12 +55,14 @@ class WorkerRuntime:
         scope: Scope | None = None,
         concurrency_limit: int = DEFAULT_CONCURRENCY,
         keep_alive: float = DEFAULT_KEEP_ALIVE_S,
+        extras: RuntimeExtras | None = None,
     ) -> None:
         if concurrency_limit < 1:
             raise ValueError("concurrency_limit must be at least 1")
         self.scope = scope or Scope()
         self.concurrency_limit = concurrency_limit
         self.keep_alive = keep_alive
+        self.extras = extras or RuntimeExtras()
         self._functions: dict[str, _FunctionWorkers] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -142,7 +145,7 @@ class WorkerRuntime:
                         self._retire(state, other)
         if len(state.live) >= self.concurrency_limit:
             self._evict_longest_idle(state)
-        worker = WorkerProcess(version, self.scope, pool_key=key)
+        worker = WorkerProcess(version, self.scope, pool_key=key, extras=self.extras)
         state.live.add(worker)
         try:
             await worker.start()

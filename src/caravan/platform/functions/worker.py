@@ -321,6 +321,8 @@ def main(argv: Sequence[str]) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):  # prints reach the log even if killed
         sys.stdout.reconfigure(line_buffering=True)
     sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    # The runtime's own libraries (the AWS SDK layer) come after the function's code.
+    sys.path.extend(p for p in os.environ.get("CARAVAN_RUNTIME_PATH", "").split(os.pathsep) if p)
     _setup_logging()
     runtime = Runtime(os.environ)
     start = time.perf_counter()

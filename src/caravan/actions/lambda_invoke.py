@@ -2,10 +2,16 @@
 event (§1.14).
 
 ``FunctionName`` names a function of the platform, or — always available — a handler in a file
-beside the declaration, written ``path/to/file.py:handler``. A handler runs in its own process
-with a scrubbed environment and its own working directory, and reports as on AWS: through the
-job API (PutJobSuccessResult / PutJobFailureResult, when an AWS-compatible endpoint is
-configured), or, as caravan's shortcut, by what it returns:
+beside the declaration, written ``path/to/file.py:handler``.
+
+A platform function is invoked with the event and reports as on AWS, through the job API
+(PutJobSuccessResult with or without a continuation token, PutJobFailureResult) that its boto3
+reaches through the server. Unlike AWS, a function error fails the job at once instead of
+leaving it to time out (and the function is not retried, so a deploy never runs twice).
+
+A handler file runs in its own process with a scrubbed environment and its own working
+directory, and reports through the job API when an endpoint is configured, or, as caravan's
+shortcut, by what it returns:
 
 - raising fails the job with the error's type and message;
 - returning a dict with ``continuationToken``, ``outputVariables``, ``summary`` or
@@ -16,13 +22,16 @@ configured), or, as caravan's shortcut, by what it returns:
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
 from caravan.actions.base import Job, JobContext, JobFailed, JobPending, JobResult, JobSucceeded
 from caravan.actions.process import run_process, scrubbed_environment
+from caravan.errors import CaravanError
 from caravan.model.statuses import FailureType
 
 HANDLER_TIMEOUT = 900.0  # Lambda's maximum; the action's own timeout still applies above it
@@ -40,11 +49,15 @@ async def lambda_invoke_provider(job: Job, ctx: JobContext) -> JobResult:
     name = job.configuration.get("FunctionName", "")
     target = handler_path(name)
     if target is None:
-        return JobFailed(
-            f"function {name!r} is not known here; give FunctionName as a handler path such as "
-            "actions/deploy.py:handler (relative to the declaration)",
-            FailureType.CONFIGURATION_ERROR,
-        )
+        platform = ctx.settings.get("platform")
+        if platform is None:
+            return JobFailed(
+                f"function {name!r} is not known here (no platform is running); give "
+                "FunctionName as a handler path such as actions/deploy.py:handler (relative to "
+                "the declaration), or run the pipeline in `caravan server`",
+                FailureType.CONFIGURATION_ERROR,
+            )
+        return await _invoke_function(job, ctx, platform.invoker, name)
     base = ctx.declaration_dir or Path.cwd()
     file = (base / target[0]).resolve()
     if not file.is_file():
@@ -94,6 +107,36 @@ async def _run_handler(job: Job, ctx: JobContext, file: Path, function: str) -> 
             + outcome.output_tail[-2000:]
         )
     return interpret(json.loads(result_file.read_text()), reported_by_api=bool(endpoint))
+
+
+async def _invoke_function(job: Job, ctx: JobContext, invoker: Any, name: str) -> JobResult:
+    # Scoped to this job; never logged (AWS warns the event must not be logged either).
+    credentials = {
+        "accessKeyId": f"CARAVANJOB{job.id.replace('-', '')[:10].upper()}",
+        "secretAccessKey": secrets.token_urlsafe(30),
+        "sessionToken": f"caravan-job:{job.id}",
+    }
+    payload = json.dumps(job.lambda_event(credentials)).encode()
+    ctx.log(f"invoking function {name} (job {job.id})")
+    try:
+        result = await invoker.invoke(name, payload, log_type="Tail")
+    except CaravanError as error:
+        return JobFailed(
+            f"cannot invoke function {name}: {error.message}", FailureType.CONFIGURATION_ERROR
+        )
+    if result.log_result:
+        ctx.log(base64.b64decode(result.log_result).decode("utf-8", "replace").rstrip())
+    if result.function_error:
+        try:
+            error = json.loads(result.payload)
+            detail = f"{error.get('errorType')}: {error.get('errorMessage')}"
+        except (ValueError, AttributeError):
+            detail = result.payload.decode("utf-8", "replace")[:2000]
+        return JobFailed(
+            f"function {name} (version {result.executed_version}) failed: {detail}",
+            external_execution_id=result.request_id,
+        )
+    return JobPending()  # the function reports through PutJobSuccessResult/FailureResult
 
 
 def interpret(outcome: dict[str, Any], *, reported_by_api: bool) -> JobResult:

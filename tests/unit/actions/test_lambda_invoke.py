@@ -132,3 +132,50 @@ async def test_a_missing_handler_file_is_a_configuration_error(ctx: JobContext) 
 async def test_an_unknown_function_name_says_how_to_give_a_handler(ctx: JobContext) -> None:
     result = await lambda_invoke_provider(make_job("my-function"), ctx)
     assert isinstance(result, JobFailed) and "handler path" in result.message
+
+
+FUNCTION = b"""
+import json
+
+def handler(event, context):
+    job = event["CodePipeline.job"]
+    print("job", job["id"], "credentials given:", sorted(job["data"]["artifactCredentials"]))
+    if json.loads(job["data"]["actionConfiguration"]["configuration"]["UserParameters"])["fail"]:
+        raise RuntimeError("the deploy broke")
+    return "reported through the API"
+"""
+
+
+class _Platform:
+    def __init__(self, invoker: object) -> None:
+        self.invoker = invoker
+
+
+async def test_a_platform_function_gets_the_event_and_its_error_fails_the_job_at_once(
+    ctx: JobContext, tmp_path: Path
+) -> None:
+    from caravan.actions.base import JobPending
+    from caravan.artifacts.zipfiles import zip_files
+    from caravan.platform.functions import FunctionRegistry, Invoker
+
+    registry = FunctionRegistry(tmp_path / "functions")
+    registry.create_function(
+        "deployer", handler="app.handler", code=zip_files({"app.py": FUNCTION})
+    )
+    invoker = Invoker(registry)
+    ctx.settings = {"platform": _Platform(invoker)}
+    try:
+        ok = await lambda_invoke_provider(
+            make_job("deployer", UserParameters=json.dumps({"fail": False})), ctx
+        )
+        broken = await lambda_invoke_provider(
+            make_job("deployer", UserParameters=json.dumps({"fail": True})), ctx
+        )
+    finally:
+        await invoker.aclose()
+    assert isinstance(ok, JobPending)  # it reports through PutJobSuccessResult, as on AWS
+    assert isinstance(broken, JobFailed)
+    assert "RuntimeError: the deploy broke" in broken.message
+    log = "\n".join(ctx.logged)  # type: ignore[attr-defined]
+    assert "credentials given: ['accessKeyId', 'secretAccessKey', 'sessionToken']" in log
+    assert 'secretAccessKey":' not in log  # the event itself is never logged

@@ -128,8 +128,8 @@ async def _invoke_function(job: Job, ctx: JobContext, invoker: Any, name: str) -
         ctx.log(base64.b64decode(result.log_result).decode("utf-8", "replace").rstrip())
     if result.function_error:
         try:
-            error = json.loads(result.payload)
-            detail = f"{error.get('errorType')}: {error.get('errorMessage')}"
+            body = json.loads(result.payload)
+            detail = f"{body.get('errorType')}: {body.get('errorMessage')}"
         except (ValueError, AttributeError):
             detail = result.payload.decode("utf-8", "replace")[:2000]
         return JobFailed(

@@ -226,3 +226,20 @@ def test_run_of_a_broken_file_never_opens_the_engine(runtime: Runtime, tmp_path:
     assert result.exit_code == 2
     assert "pipeline declaration in" in result.stderr
     assert runtime.data_dirs == []
+
+
+def test_an_app_manifest_gives_its_pipeline_to_create_and_run() -> None:
+    from pathlib import Path
+
+    from caravan.cli.commands.pipeline import declaration_request
+
+    manifest = Path(__file__).parents[3] / "examples" / "dromedary" / "caravan.yml"
+    request = declaration_request(manifest)
+    assert request["pipeline"]["name"] == "dromedary"
+    assert [s["name"] for s in request["pipeline"]["stages"]] == [
+        "Source",
+        "Commit",
+        "Acceptance",
+        "Production",
+    ]
+    assert request["declarationDir"] == str(manifest.parent)

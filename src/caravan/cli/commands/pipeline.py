@@ -27,12 +27,18 @@ declaration_file = click.argument(
 
 
 def declaration_request(file: Path) -> dict[str, Any]:
-    """The CreatePipeline/UpdatePipeline request for the declaration in ``file``.
+    """The CreatePipeline/UpdatePipeline request for the declaration in ``file`` — a pipeline
+    declaration, or an app manifest (caravan.yml) whose ``pipeline`` is taken.
 
     Raises DeclarationError listing every issue of the file."""
-    from caravan.model.loader import load_file
+    from caravan.model.loader import load_file, parse_text
+    from caravan.model.manifest import load_manifest
 
-    document = load_file(file)
+    data = parse_text(file.read_text(encoding="utf-8"), source=str(file))
+    if isinstance(data, dict) and "app" in data and "pipeline" in data:
+        document = load_manifest(file).pipeline
+    else:
+        document = load_file(file)
     request: dict[str, Any] = document.to_request()
     request["declarationDir"] = str(file.resolve().parent)
     return request

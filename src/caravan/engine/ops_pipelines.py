@@ -52,6 +52,7 @@ async def create_pipeline(core: EngineCore, request: dict[str, Any]) -> dict[str
         if tx.pipelines.get(name) is not None:
             raise PipelineNameInUseError(f"a pipeline named {name!r} already exists")
         now = core.clock()
+        _ensure_bucket(core, pdoc)
         tx.pipelines.insert(name, 1, pdoc.stored(), now)
         _save_new_flow(core, tx, pdoc, transitions={}, disabled=disabled)
         core.declarations.remember(pdoc)
@@ -79,11 +80,18 @@ async def update_pipeline(core: EngineCore, request: dict[str, Any]) -> dict[str
         for record in tx.executions.live(name):
             core.driver.cancel_execution(tx, ch, record, CANCELLED_BY_UPDATE)
         _, transitions = core.driver.load_flow(tx, name)
+        _ensure_bucket(core, pdoc)
         tx.pipelines.replace(name, pdoc.version, pdoc.stored(), core.clock())
         _save_new_flow(core, tx, pdoc, transitions=transitions, disabled=disabled)
         core.declarations.remember(pdoc)
         ch.event("pipeline", name, version=pdoc.version)
     return {"pipeline": _declaration(pdoc)}
+
+
+def _ensure_bucket(core: EngineCore, pdoc: PipelineDoc) -> None:
+    """The artifact bucket exists before any job worker writes to it through the S3 API."""
+    store = pdoc.declaration.artifact_store
+    core.artifacts.create_bucket(store.location if store else core.settings.default_artifact_bucket)
 
 
 def _save_new_flow(

@@ -13,8 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-# The operations the engine answers (a subset of CodePipeline's 44; more arrive with the
-# AWS-compatible API).
+# The operations the engine answers: all 44 of CodePipeline's (docs/api.md says how fully).
 OPERATIONS: tuple[str, ...] = (
     "CreatePipeline",
     "UpdatePipeline",
@@ -36,6 +35,30 @@ OPERATIONS: tuple[str, ...] = (
     "GetJobDetails",
     "PutJobSuccessResult",
     "PutJobFailureResult",
+    "PollForThirdPartyJobs",
+    "AcknowledgeThirdPartyJob",
+    "GetThirdPartyJobDetails",
+    "PutThirdPartyJobSuccessResult",
+    "PutThirdPartyJobFailureResult",
+    "ListActionTypes",
+    "CreateCustomActionType",
+    "DeleteCustomActionType",
+    "GetActionType",
+    "UpdateActionType",
+    "PutWebhook",
+    "ListWebhooks",
+    "DeleteWebhook",
+    "RegisterWebhookWithThirdParty",
+    "DeregisterWebhookWithThirdParty",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "RollbackStage",
+    "PutActionRevision",
+    "OverrideStageCondition",
+    "ListRuleTypes",
+    "ListRuleExecutions",
+    "ListDeployActionExecutionTargets",
 )
 
 

@@ -6,7 +6,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
-from caravan.engine import ops_executions, ops_jobs, ops_pipelines, views
+from caravan.engine import (
+    ops_action_types,
+    ops_admin,
+    ops_executions,
+    ops_jobs,
+    ops_pipelines,
+    ops_tags,
+    ops_third_party,
+    ops_webhooks,
+    views,
+)
 from caravan.engine.api import OPERATIONS, LogChunk
 from caravan.engine.core import EngineCore
 from caravan.errors import ActionNotFoundError, InvalidInputError
@@ -26,14 +36,39 @@ _OPERATIONS: dict[str, Operation] = {
     "DisableStageTransition": partial(ops_executions.set_transition, enabled=False),
     "PutApprovalResult": ops_executions.put_approval_result,
     "GetPipelineState": views.get_pipeline_state,
-    "ListPipelineExecutions": views.list_pipeline_executions,
-    "GetPipelineExecution": views.get_pipeline_execution,
+    # Both through ops_admin, which adds the rollbackMetadata of rollback executions.
+    "ListPipelineExecutions": ops_admin.list_pipeline_executions,
+    "GetPipelineExecution": ops_admin.get_pipeline_execution,
     "ListActionExecutions": views.list_action_executions,
     "PollForJobs": ops_jobs.poll_for_jobs,
     "AcknowledgeJob": ops_jobs.acknowledge_job,
     "GetJobDetails": ops_jobs.get_job_details,
     "PutJobSuccessResult": ops_jobs.put_job_success_result,
     "PutJobFailureResult": ops_jobs.put_job_failure_result,
+    "PollForThirdPartyJobs": ops_third_party.poll_for_third_party_jobs,
+    "AcknowledgeThirdPartyJob": ops_third_party.acknowledge_third_party_job,
+    "GetThirdPartyJobDetails": ops_third_party.get_third_party_job_details,
+    "PutThirdPartyJobSuccessResult": ops_third_party.put_third_party_job_success_result,
+    "PutThirdPartyJobFailureResult": ops_third_party.put_third_party_job_failure_result,
+    "ListActionTypes": ops_action_types.list_action_types,
+    "CreateCustomActionType": ops_action_types.create_custom_action_type,
+    "DeleteCustomActionType": ops_action_types.delete_custom_action_type,
+    "GetActionType": ops_action_types.get_action_type,
+    "UpdateActionType": ops_action_types.update_action_type,
+    "PutWebhook": ops_webhooks.put_webhook,
+    "ListWebhooks": ops_webhooks.list_webhooks,
+    "DeleteWebhook": ops_webhooks.delete_webhook,
+    "RegisterWebhookWithThirdParty": ops_webhooks.webhook_with_third_party,
+    "DeregisterWebhookWithThirdParty": ops_webhooks.webhook_with_third_party,
+    "TagResource": ops_tags.tag_resource,
+    "UntagResource": ops_tags.untag_resource,
+    "ListTagsForResource": ops_tags.list_tags_for_resource,
+    "RollbackStage": ops_admin.rollback_stage,
+    "PutActionRevision": ops_admin.put_action_revision,
+    "OverrideStageCondition": ops_admin.override_stage_condition,
+    "ListRuleTypes": ops_admin.list_rule_types,
+    "ListRuleExecutions": ops_admin.list_rule_executions,
+    "ListDeployActionExecutionTargets": ops_admin.list_deploy_action_execution_targets,
 }
 assert set(_OPERATIONS) == set(OPERATIONS), "engine/api.py lists the operations served here"
 

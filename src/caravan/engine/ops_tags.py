@@ -74,16 +74,20 @@ def _check_key(key: str, where: str) -> None:
 
 @dataclass(frozen=True)
 class Resource:
+    """A taggable resource: its document kind, its name and its ARN."""
+
     kind: str  # "pipeline", "webhook" or "action-type" (the document kind)
     name: str
     arn: str
 
     @property
     def lock(self) -> str:
+        """The key of ``EngineCore.mutate`` that serialises writes to this resource."""
         return self.name if self.kind == "pipeline" else f"{self.kind}s"
 
 
 def resource(core: EngineCore, arn: object) -> Resource:
+    """The resource ``arn`` names (InvalidArnError if it is no CodePipeline ARN)."""
     if not isinstance(arn, str) or not (match := _ARN.match(arn)):
         raise InvalidArnError(
             f"resourceArn {arn!r} is not a CodePipeline ARN "
@@ -103,31 +107,6 @@ def resource(core: EngineCore, arn: object) -> Resource:
     if ":" in rest:
         raise InvalidArnError(f"resourceArn {arn!r} names no pipeline, webhook or action type")
     return Resource("pipeline", rest, arn)
-
-
-def valid_tags(value: object, where: str = "tags") -> list[dict[str, str]]:
-    if not isinstance(value, list):
-        raise InvalidTagsError(f"{where} must be a list of {{key, value}} objects")
-    tags: dict[str, str] = {}
-    for i, item in enumerate(value):
-        key = item.get("key") if isinstance(item, dict) else None
-        text = item.get("value", "") if isinstance(item, dict) else None
-        if not isinstance(key, str) or not 1 <= len(key) <= 128:
-            raise InvalidTagsError(f"{where}[{i}].key must be 1 to 128 characters")
-        _check_key(key, f"{where}[{i}].key")
-        if not isinstance(text, str) or len(text) > 256:
-            raise InvalidTagsError(f"{where}[{i}].value must be at most 256 characters")
-        if key in tags:
-            raise InvalidTagsError(f"{where}[{i}].key {key!r} is given twice")
-        tags[key] = text
-    if len(tags) > MAX_TAGS:
-        raise TooManyTagsError(f"{where} has {len(tags)} tags; a resource has at most {MAX_TAGS}")
-    return [{"key": k, "value": v} for k, v in tags.items()]
-
-
-def _check_key(key: str, where: str) -> None:
-    if key.lower().startswith("aws:"):
-        raise InvalidTagsError(f"{where} {key!r}: the prefix aws: is reserved for AWS")
 
 
 def _read_tags(tx: Tx, res: Resource) -> list[dict[str, str]]:

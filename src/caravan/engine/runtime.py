@@ -12,6 +12,7 @@ from caravan.actions.registry import ProviderRegistry
 from caravan.artifacts.filesystem import FilesystemArtifactStore
 from caravan.engine.core import EngineCore
 from caravan.engine.engine import Engine
+from caravan.engine.ops_action_types import register_declared_workers
 from caravan.engine.settings import EngineSettings
 from caravan.store import Database
 
@@ -42,6 +43,8 @@ async def open_engine(
         services=services,
     )
     try:
+        # Action types declared through the API (third-party job workers) survive a restart.
+        register_declared_workers(core)
         await core.start()
         yield Engine(core)
     finally:

@@ -37,8 +37,8 @@ _OPERATIONS: dict[str, Operation] = {
     "PutApprovalResult": ops_executions.put_approval_result,
     "GetPipelineState": views.get_pipeline_state,
     # Both through ops_admin, which adds the rollbackMetadata of rollback executions.
-    "ListPipelineExecutions": ops_admin.list_pipeline_executions,
-    "GetPipelineExecution": ops_admin.get_pipeline_execution,
+    "ListPipelineExecutions": views.list_pipeline_executions,
+    "GetPipelineExecution": views.get_pipeline_execution,
     "ListActionExecutions": views.list_action_executions,
     "PollForJobs": ops_jobs.poll_for_jobs,
     "AcknowledgeJob": ops_jobs.acknowledge_job,

@@ -5,8 +5,7 @@ conditions yet, and its deploy providers report no per-target progress).
 A rollback is a new execution of type ROLLBACK that enters the rolled-back stage directly with
 the target execution's source revisions, pipeline variables, and the artifacts and output
 variables of the stages before that stage, then carries on through the stages after it. Its
-target is kept as a document of kind "rollback" (named by the rollback's execution id), from
-which GetPipelineExecution and ListPipelineExecutions answer ``rollbackMetadata``.
+record names its target (``rollback_target``), shown as ``rollbackMetadata``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from caravan.engine import views
 from caravan.engine.core import EngineCore
 from caravan.engine.declarations import PipelineDoc
 from caravan.engine.fields import obj, paged, text
@@ -174,9 +172,6 @@ async def rollback_stage(core: EngineCore, request: dict[str, Any]) -> dict[str,
         _check_rollback(tx, pdoc, state, target, stage_name, index)
         record = _rollback_record(core, pdoc, target, index)
         tx.executions.insert(record)
-        tx.pipelines.put_document(
-            "rollback", record.id, {"rollbackTargetPipelineExecutionId": target.id}, core.clock()
-        )
         ch.event("execution", name, pipelineExecutionId=record.id, status=record.status)
         # The rollback execution takes the stage's lock (and becomes its latest) as it enters.
         gate = replace(state.gate(stage_name), occupant=record.id, latest=record.id)
@@ -233,6 +228,7 @@ def _rollback_record(
         pipeline_version=pdoc.version,
         trigger_type=str(TriggerType.MANUAL_ROLLBACK),
         trigger_detail=target.id,
+        rollback_target=target.id,
         execution_mode=str(pdoc.declaration.execution_mode),
         execution_type="ROLLBACK",
         variables=dict(target.variables),
@@ -242,28 +238,3 @@ def _rollback_record(
         started=now,
         updated=now,
     )
-
-
-def _add_rollback_metadata(core: EngineCore, executions: list[dict[str, Any]]) -> None:
-    rollbacks = [e for e in executions if e.get("executionType") == "ROLLBACK"]
-    if not rollbacks:
-        return
-    with core.read() as tx:
-        for execution in rollbacks:
-            doc = tx.pipelines.get_document("rollback", execution["pipelineExecutionId"])
-            if doc is not None:
-                execution["rollbackMetadata"] = doc
-
-
-async def get_pipeline_execution(core: EngineCore, request: dict[str, Any]) -> dict[str, Any]:
-    """views.get_pipeline_execution, with the rollbackMetadata of rollback executions."""
-    body = await views.get_pipeline_execution(core, request)
-    _add_rollback_metadata(core, [body["pipelineExecution"]])
-    return body
-
-
-async def list_pipeline_executions(core: EngineCore, request: dict[str, Any]) -> dict[str, Any]:
-    """views.list_pipeline_executions, with the rollbackMetadata of rollback executions."""
-    body = await views.list_pipeline_executions(core, request)
-    _add_rollback_metadata(core, body["pipelineExecutionSummaries"])
-    return body

@@ -136,7 +136,14 @@ def execution_summary(record: ExecutionRecord) -> dict[str, Any]:
         body["statusSummary"] = record.status_summary
     if record.stop_reason and record.status in ("Stopped", "Stopping"):
         body["stopTrigger"] = {"reason": record.stop_reason}
+    body.update(_rollback_metadata(record))
     return body
+
+
+def _rollback_metadata(record: ExecutionRecord) -> dict[str, Any]:
+    if record.rollback_target is None:
+        return {}
+    return {"rollbackMetadata": {"rollbackTargetPipelineExecutionId": record.rollback_target}}
 
 
 async def list_pipeline_executions(core: EngineCore, request: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +198,7 @@ async def get_pipeline_execution(core: EngineCore, request: dict[str, Any]) -> d
     }
     if record.status_summary:
         body["statusSummary"] = record.status_summary
+    body.update(_rollback_metadata(record))
     return {"pipelineExecution": body}
 
 

@@ -63,6 +63,7 @@ class ExecutionRecord(_Doc):
     trigger_detail: str | None = None
     execution_mode: str = "SUPERSEDED"
     execution_type: str = "STANDARD"
+    rollback_target: str | None = None  # a ROLLBACK execution's targetPipelineExecutionId
     variables: dict[str, str] = field(default_factory=dict)  # pipeline-level, resolved
     source_revisions: dict[str, str] = field(default_factory=dict)  # source action -> commit
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)  # output variables

@@ -28,7 +28,10 @@ from caravan.platform.functions.process import (
 )
 from caravan.platform.functions.records import Scope, VersionRecord
 
-DEFAULT_CONCURRENCY = 10
+# Workers one function may run at once before invokes are throttled (429). AWS's default is an
+# account-wide 1000; 32 warm processes is plenty on one machine and still bounds memory. (The API
+# front benchmark was throttled at 16 connections with 10.)
+DEFAULT_CONCURRENCY = 32
 DEFAULT_KEEP_ALIVE_S = 300.0
 _REUSABLE = frozenset({"ok", "error", "bad_request"})
 

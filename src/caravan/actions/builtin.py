@@ -20,3 +20,7 @@ def register(registry: ProviderRegistry) -> None:
     registry.add("Compute", "AWS", "Commands", "1", commands_provider)
     registry.add("Invoke", "AWS", "Lambda", "1", lambda_invoke_provider)
     registry.add("Approval", "AWS", "Manual", "1", kind=ProviderKind.APPROVAL)
+    from caravan.actions.platform_deploy import PROVIDERS as PLATFORM_PROVIDERS
+
+    for (category, owner, provider, version), run in PLATFORM_PROVIDERS.items():
+        registry.add(category, owner, provider, version, run)

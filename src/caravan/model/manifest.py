@@ -625,7 +625,7 @@ def _artifact_rules(data: Mapping[str, Any]) -> Iterator[Issue]:
 _CONFIG_KEYS = {
     "CaravanFunction": ("Function", "Environment"),
     "CaravanApi": ("Environment",),
-    "CaravanSite": ("Environment",),
+    "CaravanSite": ("Environment", "Version"),
     "CaravanTest": ("Environment", "Commands", "BuildSpec"),
 }
 

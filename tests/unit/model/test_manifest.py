@@ -398,7 +398,7 @@ def test_build_project_issues_keep_their_own_path() -> None:
             2,
             {"configuration": {"Environment": "test", "Bucket": "x"}},
             "configuration.Bucket",
-            "unknown key (expected Environment)",
+            "unknown key (expected Environment, Version)",
         ),
         (
             2,

@@ -42,13 +42,38 @@ COMMANDS: dict[str, CommandInfo] = {
     "server": CommandInfo(_C + "server:server", "Run the caravan server (API, events, engine)."),
     "run": CommandInfo(_C + "run:run", "Run a pipeline file once, in-process, without a server."),
     "demo": CommandInfo(
-        _C + "demo:demo", "Run a sample pipeline end to end: git source, build and test, deploy."
+        _C + "demo:demo",
+        "Deliver the dromedary sample app from a git commit to production, on this machine.",
+    ),
+    "up": CommandInfo(
+        _C + "apps:up",
+        "Create or update an app from DIR/caravan.yml: environments, pipeline, git hooks.",
+    ),
+    "down": CommandInfo(
+        _C + "apps:down",
+        "Remove APP: its environments, host routes, functions, pipeline and git hooks.",
+    ),
+    "wait": CommandInfo(
+        _C + "apps:wait", "Wait for the latest execution of APP's pipeline to end."
+    ),
+    "rollback": CommandInfo(
+        _C + "apps:rollback",
+        "Move APP's ENV back to its previous release (or --to VERSION) in one step.",
+    ),
+    "promote": CommandInfo(
+        _C + "apps:promote",
+        "Finish the running release of APP's ENV now: the new version takes all the traffic.",
+    ),
+    "abort": CommandInfo(
+        _C + "apps:abort", "Stop the running release of APP's ENV and roll it back."
     ),
     "pipeline": CommandInfo(
         _C + "pipeline:pipeline", "Create, update, show, list and delete pipelines."
     ),
     "start": CommandInfo(_C + "control:start", "Start an execution of a pipeline; prints its id."),
-    "status": CommandInfo(_C + "executions:status", "Show the stage board of a pipeline."),
+    "status": CommandInfo(
+        _C + "executions:status", "Show the stage board of a pipeline, or the view of an app."
+    ),
     "watch": CommandInfo(
         _C + "watch:watch", "Follow an execution live on the stage board until it ends."
     ),

@@ -124,7 +124,6 @@ async def test_past_the_concurrency_limit_invoke_is_throttled_with_429(
     assert (await slow).status_code == 200
 
 
-
 async def test_a_payload_nested_without_end_is_refused_without_crashing_anything(
     api: Api,
 ) -> None:

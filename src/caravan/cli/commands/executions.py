@@ -31,7 +31,12 @@ from caravan.cli.board import (
 from caravan.cli.client import Client, run_with_client
 from caravan.cli.main import Settings
 from caravan.cli.output import json_option, print_json
-from caravan.errors import InvalidInputError, PipelineExecutionNotFoundError
+from caravan.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PipelineExecutionNotFoundError,
+    PipelineNotFoundError,
+)
 
 FULL_ID_LENGTH = 36  # a UUID
 
@@ -76,17 +81,48 @@ async def latest_execution(engine: Operations, name: str) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @json_option
 @click.pass_obj
-def status(settings: Settings, name: str, as_json: bool) -> None:
-    """Show the stage board of a pipeline."""
+def status(settings: Settings, name: str | None, as_json: bool) -> None:
+    """Show the stage board of a pipeline, or the view of an app.
+
+    When NAME is an app on the server (or no NAME is given in a directory holding a
+    caravan.yml), each environment is shown with its URLs, the versions behind each alias with
+    their weights, the site's version and the release state, then the pipeline's board. With
+    --json: GetPipelineState's response (an app's adds the key "app": its status)."""
+    from caravan.cli.commands.apps import app_status, local_app, show_app
 
     async def work(client: Client) -> None:
-        if as_json:
-            print_json(await client.call("GetPipelineState", {"name": name}))
+        target = name
+        if target is None:
+            found = local_app()
+            if found is None:
+                raise InvalidInputError(
+                    "name a pipeline or an app, or run this in an app's directory "
+                    "(one with a caravan.yml)"
+                )
+            target = found[0]
+        app = await app_status(client, target)
+        if app is None and name is None:
+            raise NotFoundError(
+                f"app {target!r} is not up on the server at {client.url}",
+                hint="create it with: caravan up",
+            )
+        if app is not None and not as_json:
+            await show_app(client, app, make_console())
             return
-        make_console().print(render_board(await fetch_board(client, name)))
+        if not as_json:
+            make_console().print(render_board(await fetch_board(client, target)))
+            return
+        if app is None:
+            print_json(await client.call("GetPipelineState", {"name": target}))
+            return
+        try:
+            state = await client.call("GetPipelineState", {"name": app.get("pipeline") or target})
+        except PipelineNotFoundError:
+            state = {}  # a half-created app: environments without their pipeline yet
+        print_json({**state, "app": app})
 
     run_with_client(settings, work)
 

@@ -7,68 +7,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from live_server import make_repo, running_server
 
 SECRET = "s3cr3t-for-tests"
 
 
-def make_repo(path: Path) -> str:
-    path.mkdir()
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    (path / "app.txt").write_text("v1\n")
-    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "first"]):
-        subprocess.run(["git", *args], cwd=path, check=True, env=env)
-    return subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=path, check=True, text=True, capture_output=True
-    ).stdout.strip()
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    commit = make_repo(tmp_path / "repo")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "caravan",
-            "server",
-            "--data",
-            str(tmp_path / "data"),
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={
-            **os.environ,
-            "CARAVAN_WEBHOOK_SECRET": SECRET,
-            "CARAVAN_GIT_REPOSITORIES": f"acme/shop={tmp_path / 'repo'}",
-        },
-    )
-    assert proc.stdout is not None
-    match = re.search(r"listening on (http://\S+)", proc.stdout.readline())
-    assert match, "the server did not start"
-    yield match.group(1), commit
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=15)
-    proc.stdout.close()
+    commit = make_repo(tmp_path / "repo", {"app.txt": "v1\n"})
+    env = {
+        "CARAVAN_WEBHOOK_SECRET": SECRET,
+        "CARAVAN_GIT_REPOSITORIES": f"acme/shop={tmp_path / 'repo'}",
+    }
+    with running_server(tmp_path / "data", env) as url:
+        yield url, commit
 
 
 def executions(url: str) -> list[dict]:

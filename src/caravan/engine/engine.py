@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -101,6 +102,13 @@ class Engine:
         if action is None:
             raise ActionNotFoundError(f"no action execution {action_execution_id!r}")
         return bool(action.live)
+
+    def set_public_url(self, url: str) -> None:
+        """The URL the server answers on, known once its socket listens: the webhook URLs
+        PutWebhook hands out and the AWS endpoint given to handler actions use it."""
+        url = url.rstrip("/")
+        self.core.settings = replace(self.core.settings, public_url=url, aws_endpoint_url=url)
+        self.core.dispatcher.settings["aws_endpoint_url"] = url
 
     async def read_log(self, action_execution_id: str, offset: int = 0) -> LogChunk:
         live = self._live(action_execution_id)

@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from caravan.engine.api import EngineAPI
-from caravan.server import apps, awsjson, events, native, webhooks
+from caravan.server import apps, awsjson, events, native, webhooks, webhooks_v1
 from caravan.server.dashboard import dashboard_routes
 from caravan.server.edge import Edge, EdgeTargets
 
@@ -93,6 +93,7 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     app.state.heartbeat_seconds = heartbeat_seconds
     webhooks.mount(app, trigger_settings)
+    app.router.routes.extend(webhooks_v1.routes)
     if engine is not None:
         attach(app, Services(engine, platform))
     return app
@@ -114,11 +115,14 @@ def attach(app: Starlette, services: Services) -> None:
 
 
 def set_public_url(app: Starlette, url: str) -> None:
-    """Tell the platform the URL the server answers on (known once its socket listens), so
-    environment URLs carry the right port."""
+    """Tell the platform and the engine the URL the server answers on (known once its socket
+    listens), so environment URLs, webhook URLs and the AWS endpoint carry the right port."""
     platform = getattr(app.state, "platform", None)
     if platform is not None:
         platform.public_url = url.rstrip("/")
+    set_engine_url = getattr(getattr(app.state, "engine", None), "set_public_url", None)
+    if set_engine_url is not None:
+        set_engine_url(url)
 
 
 def _artifacts(engine: EngineAPI) -> Any:

@@ -120,7 +120,7 @@ def state_of(request: Request) -> TriggerState:
     return state
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(f"body of {declared} bytes exceeds the {limit}-byte limit")
@@ -180,7 +180,7 @@ async def github_webhook(request: Request) -> Response:
     event = request.headers.get("x-github-event", "")
     delivery = request.headers.get("x-github-delivery")
     try:
-        body = await _read_body(request, MAX_WEBHOOK_BYTES)
+        body = await read_body(request, MAX_WEBHOOK_BYTES)
         verify_signature(
             state.settings.get("webhook_secret"), body, request.headers.get("x-hub-signature-256")
         )
@@ -312,7 +312,7 @@ async def git_hook(request: Request) -> Response:
         state.record("git-hook", "push", None, "rejected", reason)
         return _message(403, reason)
     try:
-        payload = _json_object(await _read_body(request, MAX_HOOK_BYTES), "the hook payload")
+        payload = _json_object(await read_body(request, MAX_HOOK_BYTES), "the hook payload")
         repository, event = hook_event(payload)
         if event is None:
             summary = "nothing to run (a deletion, or not a branch or tag)"

@@ -23,3 +23,17 @@ class Changes:
 
     def event(self, kind: str, pipeline: str, **fields: Any) -> None:
         self.events.append({"type": kind, "pipeline": pipeline, **fields})
+
+    def action_event(self, action: ActionRecord) -> None:
+        """An action execution changed: its status, summary and error as they are now."""
+        self.event(
+            "action",
+            action.pipeline,
+            pipelineExecutionId=action.execution_id,
+            stage=action.stage,
+            action=action.action,
+            actionExecutionId=action.id,
+            status=str(action.status),
+            summary=action.summary,
+            error=action.error_message,
+        )

@@ -351,15 +351,7 @@ class Driver:
             action.error_code = str(FailureType.CONFIGURATION_ERROR)
             action.error_message = problem
             tx.executions.insert_action(action)
-            ch.event(
-                "action",
-                record.pipeline,
-                pipelineExecutionId=record.id,
-                stage=stage.stage,
-                action=decl.name,
-                actionExecutionId=action.id,
-                status=action.status,
-            )
+            ch.action_event(action)
             ch.ended_actions.append(action.id)
             return action
         if str(type_id.category) == "Approval":
@@ -371,15 +363,7 @@ class Driver:
             ch.dispatch.append((job, action))
         tx.executions.insert_action(action)
         ch.timers.append((action.id, action.timeout_at))
-        ch.event(
-            "action",
-            record.pipeline,
-            pipelineExecutionId=record.id,
-            stage=stage.stage,
-            action=decl.name,
-            actionExecutionId=action.id,
-            status=action.status,
-        )
+        ch.action_event(action)
         return action
 
     def _prepare_action(
@@ -490,16 +474,7 @@ class Driver:
                 action.updated = now
                 tx.executions.save_action(action)
                 ch.dispatch.append((follow, action))
-                ch.event(
-                    "action",
-                    record.pipeline,
-                    pipelineExecutionId=record.id,
-                    stage=action.stage,
-                    action=action.action,
-                    actionExecutionId=action.id,
-                    status=action.status,
-                    summary=action.summary,
-                )
+                ch.action_event(action)
                 return True
             if action.output_artifacts or action.namespace or result.current_revision:
                 self._record_outputs(record, action, result)
@@ -558,17 +533,7 @@ class Driver:
         action.updated = self.clock()
         tx.executions.save_action(action)
         ch.ended_actions.append(action.id)
-        ch.event(
-            "action",
-            action.pipeline,
-            pipelineExecutionId=action.execution_id,
-            stage=action.stage,
-            action=action.action,
-            actionExecutionId=action.id,
-            status=str(status),
-            summary=action.summary,
-            error=action.error_message,
-        )
+        ch.action_event(action)
 
     def after_action(
         self, tx: Tx, ch: Changes, action: ActionRecord, record: ExecutionRecord | None = None

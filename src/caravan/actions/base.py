@@ -11,6 +11,7 @@ them when it sees ``asyncio.CancelledError`` (``caravan.actions.process`` does t
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,16 @@ class Job:
         data = self.job_data(credentials)
         del data["actionTypeId"], data["pipelineContext"]
         return {"CodePipeline.job": {"id": self.id, "accountId": self.account_id, "data": data}}
+
+
+def job_credentials(job_id: str) -> dict[str, str]:
+    """``artifactCredentials`` scoped to one job (the AWS-compatible S3 endpoint can authorise
+    them for that job's artifacts). Never logged: the event that carries them is not either."""
+    return {
+        "accessKeyId": f"CARAVANJOB{job_id.replace('-', '')[:10].upper()}",
+        "secretAccessKey": secrets.token_urlsafe(30),
+        "sessionToken": f"caravan-job:{job_id}",
+    }
 
 
 @dataclass(frozen=True)

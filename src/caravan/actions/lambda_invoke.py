@@ -24,12 +24,19 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
-from caravan.actions.base import Job, JobContext, JobFailed, JobPending, JobResult, JobSucceeded
+from caravan.actions.base import (
+    Job,
+    JobContext,
+    JobFailed,
+    JobPending,
+    JobResult,
+    JobSucceeded,
+    job_credentials,
+)
 from caravan.actions.process import run_process, scrubbed_environment
 from caravan.errors import CaravanError
 from caravan.model.statuses import FailureType
@@ -110,13 +117,7 @@ async def _run_handler(job: Job, ctx: JobContext, file: Path, function: str) -> 
 
 
 async def _invoke_function(job: Job, ctx: JobContext, invoker: Any, name: str) -> JobResult:
-    # Scoped to this job; never logged (AWS warns the event must not be logged either).
-    credentials = {
-        "accessKeyId": f"CARAVANJOB{job.id.replace('-', '')[:10].upper()}",
-        "secretAccessKey": secrets.token_urlsafe(30),
-        "sessionToken": f"caravan-job:{job.id}",
-    }
-    payload = json.dumps(job.lambda_event(credentials)).encode()
+    payload = json.dumps(job.lambda_event(job_credentials(job.id))).encode()
     ctx.log(f"invoking function {name} (job {job.id})")
     try:
         result = await invoker.invoke(name, payload, log_type="Tail")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from caravan.actions.base import ActionTypeKey, JobFailed, JobSucceeded
+from caravan.actions.base import ActionTypeKey, JobFailed, JobSucceeded, job_credentials
 from caravan.engine.core import EngineCore
 from caravan.engine.dispatch import build_job
 from caravan.errors import (
@@ -31,21 +31,12 @@ class OutputVariablesSizeExceededError(InvalidInputError):
     aws_type = "OutputVariablesSizeExceededException"
 
 
-def _credentials(job: JobRecord) -> dict[str, str]:
-    # Scoped to the job: the AWS-compatible S3 endpoint accepts these for its artifacts only.
-    return {
-        "accessKeyId": f"CARAVANJOB{job.id.replace('-', '')[:10].upper()}",
-        "secretAccessKey": secrets.token_urlsafe(30),
-        "sessionToken": f"caravan-job:{job.id}",
-    }
-
-
 def job_data(core: EngineCore, tx: Tx, job: JobRecord) -> dict[str, Any]:
     action = tx.executions.get_action(job.action_execution_id)
     if action is None:
         raise JobNotFoundError(f"job {job.id} has no action execution any more")
     context = core.job_context(tx, action)
-    return build_job(job, action, context).job_data(_credentials(job))
+    return build_job(job, action, context).job_data(job_credentials(job.id))
 
 
 async def poll_for_jobs(core: EngineCore, request: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ an optional ``hint``.
     │   │   ConcurrentExecutionsLimitError, PipelineExecutionNotStoppableError,
     │   │   DuplicatedStopRequestError, InvalidApprovalTokenError,
     │   │   ApprovalAlreadyCompletedError, InvalidNonceError, InvalidJobStateError
+    ├── CrossSiteRequestError         exit 1: an API call a browser sent from another site
     └── ServerUnavailableError        exit 1: the CLI cannot reach the server
 """
 
@@ -202,6 +203,14 @@ class InvalidNonceError(ConflictError):
 class InvalidJobStateError(ConflictError):
     reference = "invalid-job-state"
     aws_type = "InvalidJobStateException"
+
+
+class CrossSiteRequestError(CaravanError):
+    """A request a browser could have sent from another site without the user's intent."""
+
+    reference = "cross-site-request"
+    aws_type = "AccessDeniedException"
+    http_status = 403
 
 
 class ServerUnavailableError(CaravanError):

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from caravan import __version__
 from caravan.engine.api import OPERATIONS, EngineAPI
-from caravan.errors import CaravanError, InvalidInputError
+from caravan.errors import CaravanError, CrossSiteRequestError, InvalidInputError
 
 logger = logging.getLogger("caravan.server")
 
@@ -102,8 +102,26 @@ def check_operation(operation: str) -> str:
     return operation
 
 
+# Content types a browser may POST to another site without asking first (no CORS preflight).
+_CROSS_SITE_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+
+
+def refuse_cross_site(request: Request) -> None:
+    """The API changes state, so a page on another site must not be able to call it: refuse
+    what a browser sends cross-site without a preflight (a form-like content type, or a
+    Sec-Fetch-Site that is not same-origin). boto3, the AWS CLI and caravan's CLI send JSON."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    site = request.headers.get("sec-fetch-site")
+    if media_type in _CROSS_SITE_TYPES or site in ("cross-site", "same-site"):
+        raise CrossSiteRequestError(
+            "refused: the API takes JSON (Content-Type application/json or "
+            "application/x-amz-json-1.1) and no cross-site requests"
+        )
+
+
 async def run_operation(request: Request, operation: str) -> dict[str, Any]:
     """Read the body of ``request`` and run ``operation`` on the engine."""
+    refuse_cross_site(request)
     check_operation(operation)
     payload = parse_request(await read_body(request))
     return await engine_of(request).call(operation, payload)

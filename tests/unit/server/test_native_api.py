@@ -173,3 +173,37 @@ async def test_log_bad_offset_and_unknown_action(client: httpx.AsyncClient) -> N
     assert missing.json()["reference"] == "action-not-found"
     followed = await client.get("/api/logs/abc", params={"follow": "1"})
     assert followed.status_code == 404
+
+
+async def test_a_cross_site_browser_request_cannot_run_an_operation() -> None:
+    """A page on another site can POST text/plain or a form without a CORS preflight; the API
+    must refuse it (403), while JSON clients (CLI, boto3) keep working."""
+    import httpx
+    from fake_engine import FakeEngine
+
+    from caravan.server.app import create_app
+
+    engine = FakeEngine()
+    app = create_app(engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        for headers in (
+            {"Content-Type": "text/plain;charset=UTF-8"},
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"},
+        ):
+            refused = await client.post("/api/ListPipelines", content=b"{}", headers=headers)
+            assert refused.status_code == 403, headers
+            assert refused.json()["reference"] == "cross-site-request"
+        aws = await client.post(
+            "/",
+            content=b"{}",
+            headers={
+                "Content-Type": "text/plain",
+                "X-Amz-Target": "CodePipeline_20150709.ListPipelines",
+            },
+        )
+        assert aws.status_code == 400  # AWS JSON answers client errors with 400 and __type
+        assert aws.json()["__type"] == "AccessDeniedException"
+        allowed = await client.post("/api/ListPipelines", json={})
+        assert allowed.status_code == 200

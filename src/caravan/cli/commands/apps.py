@@ -21,7 +21,7 @@ import click
 from rich.console import Console, Group
 from rich.text import Text
 
-from caravan.cli.board import fetch_board, make_console, render_board, short_id, status_text
+from caravan.cli.board import make_console, render_board, status_text
 from caravan.cli.client import Client, run_with_client
 from caravan.cli.main import Settings
 from caravan.errors import (
@@ -32,6 +32,7 @@ from caravan.errors import (
     PipelineNotFoundError,
     ServerUnavailableError,
 )
+from caravan.server.board import fetch_board, short_id
 
 if TYPE_CHECKING:
     from caravan.model.manifest import AppManifest

@@ -15,19 +15,7 @@ import click
 from rich.console import Group
 from rich.text import Text
 
-from caravan.cli.board import (
-    Operations,
-    duration_of,
-    fetch_board,
-    first_line,
-    format_duration,
-    format_time,
-    listing,
-    make_console,
-    render_board,
-    short_id,
-    status_text,
-)
+from caravan.cli.board import listing, make_console, render_board, status_text
 from caravan.cli.client import Client, run_with_client
 from caravan.cli.main import Settings
 from caravan.cli.output import json_option, print_json
@@ -36,6 +24,15 @@ from caravan.errors import (
     NotFoundError,
     PipelineExecutionNotFoundError,
     PipelineNotFoundError,
+)
+from caravan.server.board import (
+    Operations,
+    duration_of,
+    fetch_board,
+    first_line,
+    format_duration,
+    format_time,
+    short_id,
 )
 
 FULL_ID_LENGTH = 36  # a UUID

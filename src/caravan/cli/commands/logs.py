@@ -11,12 +11,12 @@ from typing import Any
 
 import click
 
-from caravan.cli.board import Operations, short_id
 from caravan.cli.client import Client, run_with_client
 from caravan.cli.commands.executions import latest_execution, resolve_execution
 from caravan.cli.main import Settings
 from caravan.engine.api import EngineAPI
 from caravan.errors import ActionNotFoundError
+from caravan.server.board import Operations, short_id
 
 
 async def action_details(engine: Operations, name: str, execution_id: str) -> list[dict[str, Any]]:

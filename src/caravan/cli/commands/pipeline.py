@@ -16,10 +16,11 @@ from typing import Any
 import click
 from rich.text import Text
 
-from caravan.cli.board import format_time, listing, make_console
+from caravan.cli.board import listing, make_console
 from caravan.cli.client import Client, run_with_client
 from caravan.cli.main import Settings
 from caravan.cli.output import json_option, print_json
+from caravan.server.board import format_time
 
 declaration_file = click.argument(
     "file", type=click.Path(exists=True, dir_okay=False, path_type=Path)

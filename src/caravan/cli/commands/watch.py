@@ -20,18 +20,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from caravan.cli.board import (
-    LiveBoard,
-    fetch_board,
-    make_console,
-    render_board,
-    short_id,
-    status_text,
-)
+from caravan.cli.board import LiveBoard, make_console, render_board, status_text
 from caravan.cli.client import Client, run_with_client
 from caravan.cli.commands.executions import latest_execution, resolve_execution
 from caravan.cli.main import Settings
 from caravan.engine.api import EngineAPI
+from caravan.server.board import fetch_board, short_id
 
 ENDED = ("Succeeded", "Failed", "Stopped", "Superseded", "Cancelled")
 RECHECK_SECONDS = 3.0

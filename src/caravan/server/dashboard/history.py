@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from caravan.cli.board import Operations, duration_of, first_line
 from caravan.engine.api import EngineAPI
 from caravan.errors import ActionNotFoundError, CaravanError
+from caravan.server.board import Operations, duration_of, first_line
 from caravan.server.dashboard.views import RUNNING
 
 _MAX_ACTION_PAGES = 20

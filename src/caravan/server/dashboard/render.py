@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from caravan import __version__
-from caravan.cli.board import format_duration, format_time, short_id
+from caravan.server.board import format_duration, format_time, short_id
 from caravan.server.dashboard.security import TOKEN_FIELD, FormGuard
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from caravan.cli.board import BoardData, Operations, duration_of, fetch_board, first_line
+from caravan.server.board import BoardData, Operations, duration_of, fetch_board, first_line
 
 RUNNING = ("InProgress", "Stopping")
 RETRYABLE_STAGE = ("Failed", "Stopped")

@@ -13,22 +13,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from caravan.actions.base import JobPending, JobResult, JobSucceeded
+from caravan.engine.action_inputs import artifact_bucket, prepare_action, resolve_commands
+from caravan.engine.action_outputs import record_details, record_outputs
 from caravan.engine.changes import Changes
 from caravan.engine.declarations import DeclarationCache, PipelineDoc
-from caravan.errors import VariableError
+from caravan.engine.gates import read_gates, write_gates
 from caravan.model import flow, stage_plan
-from caravan.model.declaration import ActionDeclaration, PipelineDeclaration, StageDeclaration
-from caravan.model.records import ActionRecord, ArtifactRef, ExecutionRecord, JobRecord, StageRecord
+from caravan.model.declaration import ActionDeclaration, StageDeclaration
+from caravan.model.records import ActionRecord, ExecutionRecord, JobRecord, StageRecord
 from caravan.model.statuses import (
     ActionExecutionStatus,
-    ExecutionMode,
     FailureType,
     JobStatus,
     PipelineExecutionStatus,
     StageExecutionStatus,
 )
 from caravan.model.timeouts import action_timeout
-from caravan.model.variables import resolve_mapping, resolve_text
 from caravan.store import Tx
 
 CANCELLED_BY_UPDATE = (
@@ -58,46 +58,12 @@ class Driver:
 
     # Flow state ---------------------------------------------------------------------------
     def load_flow(self, tx: Tx, pipeline: str) -> tuple[flow.FlowState, dict[str, Any]]:
-        doc = tx.pipelines.get_flow(pipeline) or {}
-        gates = {
-            name: flow.StageGate(
-                occupant=g.get("occupant"),
-                latest=g.get("latest"),
-                waiting=tuple(g.get("waiting", ())),
-                transition_enabled=g.get("transition_enabled", True),
-            )
-            for name, g in doc.get("gates", {}).items()
-        }
-        state = flow.FlowState(
-            mode=ExecutionMode(doc["mode"]),
-            stages=tuple(doc["stages"]),
-            gates=gates,
-            queue_limit=doc.get("queue_limit", self.queue_limit),
-        )
-        return state, dict(doc.get("transitions", {}))
+        return read_gates(tx, pipeline, default_queue_limit=self.queue_limit)
 
     def save_flow(
         self, tx: Tx, pipeline: str, state: flow.FlowState, transitions: Mapping[str, Any]
     ) -> None:
-        gates = {
-            name: {
-                "occupant": g.occupant,
-                "latest": g.latest,
-                "waiting": list(g.waiting),
-                "transition_enabled": g.transition_enabled,
-            }
-            for name, g in state.gates.items()
-        }
-        tx.pipelines.put_flow(
-            pipeline,
-            {
-                "mode": str(state.mode),
-                "stages": list(state.stages),
-                "queue_limit": state.queue_limit,
-                "gates": gates,
-                "transitions": dict(transitions),
-            },
-        )
+        write_gates(tx, pipeline, state, transitions)
 
     def apply_flow(
         self, tx: Tx, ch: Changes, pipeline: str, event: flow.Event
@@ -374,52 +340,13 @@ class Driver:
         action: ActionRecord,
     ) -> str | None:
         """Resolve variables and artifact locations; a problem is returned as a message."""
-        try:
-            action.resolved_configuration = resolve_mapping(
-                dict(decl.configuration), self._variable_values(record)
-            )
-        except VariableError as error:
-            return str(error)
-        for artifact in decl.input_artifacts:
-            ref = record.artifacts.get(artifact.name)
-            if ref is None:
-                return (
-                    f"input artifact {artifact.name!r} was not produced: the action that "
-                    "declares it as output did not store it"
-                )
-            action.input_artifacts.append(dict(ref))
-        bucket = self._bucket(pdoc.declaration)
-        for output in decl.output_artifacts:
-            key = f"{record.pipeline[:20]}/{output.name[:20]}/{secrets.token_hex(4)}"
-            action.output_artifacts.append(
-                {"name": output.name, "bucket": bucket, "key": key, "files": output.files}
-            )
-        return None
-
-    def _bucket(self, decl: PipelineDeclaration) -> str:
-        if decl.artifact_store is not None:
-            return decl.artifact_store.location
-        return self.default_bucket
-
-    def _variable_values(self, record: ExecutionRecord) -> dict[str, dict[str, str]]:
-        values: dict[str, dict[str, str]] = {
-            "codepipeline": {
-                "PipelineExecutionId": record.id,
-                "PipelineName": record.pipeline,
-                "PipelineExecutionStartTime": f"{record.started:.3f}",
-            },
-            "variables": dict(record.variables),
-        }
-        values.update(record.namespaces)
-        return values
+        bucket = artifact_bucket(pdoc.declaration, self.default_bucket)
+        return prepare_action(record, decl, action, bucket=bucket)
 
     def resolve_commands(
         self, record: ExecutionRecord, decl: ActionDeclaration
     ) -> tuple[tuple[str, ...], dict[str, str]]:
-        values = self._variable_values(record)
-        commands = tuple(resolve_text(c, values) for c in decl.commands or ())
-        env = {v.name: resolve_text(v.value, values) for v in decl.environment_variables or ()}
-        return commands, env
+        return resolve_commands(record, decl)
 
     def _new_job(
         self,
@@ -459,7 +386,7 @@ class Driver:
         now = self.clock()
         if isinstance(result, JobSucceeded):
             self._close_job(tx, job, JobStatus.SUCCEEDED)
-            self._record_success_details(action, result)
+            record_details(action, result)
             if result.continuation_token is not None:
                 decl = self._action_decl(tx, record, action)
                 follow = self._new_job(
@@ -477,7 +404,7 @@ class Driver:
                 ch.action_event(action)
                 return True
             if action.output_artifacts or action.namespace or result.current_revision:
-                self._record_outputs(record, action, result)
+                record_outputs(record, action, result, now=self.clock())
                 tx.executions.save(record)
             else:
                 action.output_variables = dict(result.output_variables)
@@ -490,41 +417,6 @@ class Driver:
             self.end_action(tx, ch, action, ActionExecutionStatus.FAILED)
         self.after_action(tx, ch, action, record)
         return True
-
-    def _record_success_details(self, action: ActionRecord, result: JobSucceeded) -> None:
-        if result.summary is not None:
-            action.summary = result.summary
-        if result.external_execution_id is not None:
-            action.external_execution_id = result.external_execution_id
-        if result.percent_complete is not None:
-            action.percent_complete = result.percent_complete
-
-    def _record_outputs(
-        self, record: ExecutionRecord, action: ActionRecord, result: JobSucceeded
-    ) -> None:
-        now = self.clock()
-        for out in action.output_artifacts:
-            revision = result.artifact_revisions.get(out["name"])
-            out["revision"] = revision
-            record.artifacts[out["name"]] = ArtifactRef(
-                name=out["name"],
-                bucket=out["bucket"],
-                key=out["key"],
-                revision=revision,
-                summary=result.summary,
-                created=now,
-            ).to_doc()
-        action.output_variables = dict(result.output_variables)
-        if action.namespace:
-            record.namespaces[action.namespace] = dict(result.output_variables)
-        if result.current_revision is not None:
-            record.source_revisions[action.action] = str(
-                result.current_revision.get("revision", "")
-            )
-            summary = result.current_revision.get("revisionSummary")
-            if summary:
-                action.summary = action.summary or summary
-        record.updated = now
 
     def end_action(
         self, tx: Tx, ch: Changes, action: ActionRecord, status: ActionExecutionStatus

@@ -6,12 +6,10 @@
 ``export_tree`` writes the files of a commit into a directory (no ``.git``; exec bits and
 symlinks as in git; submodules skipped) and ``clone_at`` writes a checkout that keeps ``.git``.
 
-Every git command runs as an async subprocess with an argument list, in its own process group
-(cancelling the caller stops it), never prompting for credentials; any URL that appears in a
-message has its ``user:password@`` part redacted. The remote URL is given on each fetch and never
-written into the mirror's config, so a token in a URL is not stored on disk.
-
-Also here: ``parse_repository_map``, the parser of ``CARAVAN_GIT_REPOSITORIES``.
+Every git command runs through ``caravan.actions.git_command.run_git`` (an async subprocess in
+its own process group, never prompting for credentials); any URL that appears in a message has
+its ``user:password@`` part redacted (``caravan.actions.git_urls``). The remote URL is given on
+each fetch and never written into the mirror's config, so a token in a URL is not stored on disk.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import tarfile
 import threading
 import uuid
@@ -32,7 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from caravan.errors import ArchiveError, CaravanError, InvalidInputError, NotFoundError
+from caravan.actions.git_command import GitCommandError, run_git
+from caravan.actions.git_urls import redact, repository_name, strip_credentials
+from caravan.errors import ArchiveError, NotFoundError
 
 try:  # POSIX: several caravan processes may share one cache directory.
     import fcntl
@@ -40,32 +39,8 @@ except ImportError:  # pragma: no cover - Windows: only the in-process lock appl
     fcntl = None  # type: ignore[assignment]
 
 MAX_COMMIT_MESSAGE = 100 * 1024  # bytes; CodePipeline's CommitMessage limit
-_STOP_GRACE = 2.0  # seconds between SIGTERM (git removes its lock files) and SIGKILL
 _LOCK_POLL = 0.05
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
 _HEX_REVISION = re.compile(r"^[0-9a-fA-F]{4,64}$")
-# Variables of the caller's environment that would point git at another repository or change
-# its output; a caravan started from a git hook has GIT_DIR set, for example.
-_SCRUBBED = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-    "GIT_CONFIG_COUNT",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_QUARANTINE_PATH",
-)
-
-
-class GitCommandError(CaravanError):
-    """A git command failed (the remote is unreachable, the path is not a repository, ...)."""
-
-    reference = "git-command-failed"
 
 
 class BranchNotFoundError(NotFoundError):
@@ -106,108 +81,6 @@ class ExportStats:
     bytes: int
     skipped_submodules: tuple[str, ...] = ()
     uses_lfs: bool = False
-
-
-def redact(text: str) -> str:
-    """Hide the ``user:password@`` part of every URL in ``text``."""
-    return _USERINFO.sub("***@", text)
-
-
-def strip_credentials(url: str) -> str:
-    """The URL without its userinfo: what names a repository, whoever fetches it."""
-    return _USERINFO.sub("", url)
-
-
-def is_url(location: str) -> bool:
-    """Whether git reads ``location`` as a URL (``scheme://`` or scp-like ``user@host:path``)."""
-    return "://" in location or bool(_SCP_LIKE.match(location))
-
-
-def parse_repository_map(text: str) -> dict[str, str]:
-    """Parse ``"owner/repo=/path;other/repo=https://..."`` (``CARAVAN_GIT_REPOSITORIES``).
-
-    Entries are separated by ``;`` or newlines; empty entries are ignored. Each is
-    ``name=location``, split at the first ``=``. Raises InvalidInputError naming the bad entry.
-    """
-    result: dict[str, str] = {}
-    entries = [e.strip() for e in re.split(r"[;\n]", text)]
-    for index, entry in enumerate(e for e in entries if e):
-        where = f"CARAVAN_GIT_REPOSITORIES entry {index + 1} ({redact(entry)!r})"
-        name, sep, location = (part.strip() for part in entry.partition("="))
-        if not sep:
-            raise InvalidInputError(f"{where}: expected name=path-or-url")
-        if not name or not location:
-            missing = "repository name" if not name else "path or URL"
-            raise InvalidInputError(f"{where}: the {missing} is empty")
-        if any(c.isspace() for c in name):
-            raise InvalidInputError(f"{where}: the repository name contains whitespace")
-        if name in result:
-            raise InvalidInputError(f"{where}: repository {name!r} is listed twice")
-        result[name] = location
-    return result
-
-
-def git_environment() -> dict[str, str]:
-    """The environment for git: the caller's, minus repository pointers, never prompting."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
-    env["GIT_TERMINAL_PROMPT"] = "0"  # fail instead of asking for a password on a TTY
-    env["GCM_INTERACTIVE"] = "never"  # Git Credential Manager: no dialogs either
-    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-    env["LC_ALL"] = "C"  # git's messages in one language, whatever the host's locale
-    return env
-
-
-async def run_git(*args: str, cwd: Path | None = None) -> bytes:
-    """Run ``git args`` and return its stdout; GitCommandError (redacted) if it fails.
-
-    Cancelling the caller stops git and its children: SIGTERM first, so git removes the lock
-    files it holds, then SIGKILL.
-    """
-    process = await asyncio.create_subprocess_exec(
-        "git",
-        *args,
-        cwd=cwd,
-        env=git_environment(),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = await process.communicate()
-    except BaseException:
-        await _stop(process)
-        raise
-    if process.returncode != 0:
-        detail = redact(stderr.decode("utf-8", errors="replace").strip())
-        raise GitCommandError(
-            f"git {_subcommand(args)} failed (exit {process.returncode}): {detail or 'no message'}"
-        )
-    return stdout
-
-
-def _subcommand(args: tuple[str, ...]) -> str:
-    """The command's name for messages: the first word that is not a global option."""
-    words = iter(args)
-    for word in words:
-        if word in ("-c", "-C", "--git-dir"):
-            next(words, None)
-        elif not word.startswith("-"):
-            return word
-    return "command"
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.shield(process.wait()), _STOP_GRACE)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
 
 
 # In-process turns without polling; asyncio locks belong to one event loop, hence per loop.
@@ -468,9 +341,3 @@ def _trim_message(message: str) -> str:
     if len(data) <= MAX_COMMIT_MESSAGE:
         return message.strip()
     return data[:MAX_COMMIT_MESSAGE].decode("utf-8", errors="ignore").rstrip()
-
-
-def repository_name(location: str) -> str:
-    """The last path component of a path or URL, without ``.git``."""
-    tail = re.split(r"[/\\:]", location.rstrip("/\\"))[-1]
-    return tail.removesuffix(".git") or tail

@@ -21,18 +21,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from caravan.actions.base import Job, JobArtifact, JobContext, JobFailed, JobResult, JobSucceeded
+from caravan.actions.git_command import GitCommandError
 from caravan.actions.git_repo import (
     BranchNotFoundError,
     CommitInfo,
     ExportStats,
-    GitCommandError,
     GitMirror,
     RevisionNotFoundError,
-    is_url,
     open_mirror,
-    redact,
-    repository_name,
 )
+from caravan.actions.git_urls import is_url, redact, repository_name
 from caravan.artifacts.zipfiles import write_zip
 from caravan.errors import ArchiveError, InvalidInputError, NotFoundError
 from caravan.model.statuses import FailureType

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from caravan.actions.git_repo import parse_repository_map
+from caravan.actions.git_urls import parse_repository_map
 from caravan.errors import InvalidInputError
 
 ENV_PREFIX = "CARAVAN_"

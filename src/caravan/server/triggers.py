@@ -25,8 +25,9 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
 
-from caravan.actions.git_repo import GitCommandError, is_url, run_git
+from caravan.actions.git_command import GitCommandError, run_git
 from caravan.actions.git_source import ACTION_TYPES, DEFAULT_URL_TEMPLATE
+from caravan.actions.git_urls import is_url
 from caravan.engine.api import EngineAPI
 from caravan.errors import CaravanError, InvalidInputError
 from caravan.model.declaration import ActionDeclaration, PipelineDeclaration

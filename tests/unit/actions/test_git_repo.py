@@ -13,18 +13,14 @@ from pathlib import Path
 import pytest
 from git_helpers import HERMETIC, GitRepo, git_in, http_git_server, simple_repo
 
+from caravan.actions.git_command import GitCommandError, run_git
 from caravan.actions.git_repo import (
     MAX_COMMIT_MESSAGE,
     BranchNotFoundError,
-    GitCommandError,
     RevisionNotFoundError,
-    is_url,
     open_mirror,
-    parse_repository_map,
-    redact,
-    repository_name,
-    run_git,
 )
+from caravan.actions.git_urls import is_url, parse_repository_map, redact, repository_name
 from caravan.errors import ArchiveError, InvalidInputError
 
 

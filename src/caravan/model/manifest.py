@@ -15,24 +15,26 @@ or PascalCase). ``docs/manifest.md`` is the user's reference; the rules in brief
   ``.localhost`` need the user's DNS or hosts file to reach caravan). Its Lambda alias is its
   name, and the stage variable ``alias`` defaults to it;
 * every ``artifact`` named by a function, the API or the site is an output artifact of some
-  pipeline action, and caravan's deploy actions (``ACTION_TYPES``) name declared functions and
-  environments and take the matching artifact;
+  pipeline action, and caravan's deploy actions (``ACTION_TYPES`` in
+  ``caravan.model.manifest_rules``) name declared functions and environments and take the
+  matching artifact;
 * the pipeline is checked by the declaration model itself; its issues carry a ``pipeline.``
   prefix. Its ``name`` defaults to the app's.
 
-Pure apart from ``load_manifest`` reading the file it is given.
+This module owns the models and the loading; each section's own checks turn into issues in
+``caravan.model.manifest_checks`` and the rules across sections live in
+``caravan.model.manifest_rules``. Pure apart from ``load_manifest`` reading the file it is given.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -40,21 +42,22 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
-    ValidationError,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from caravan.errors import DeclarationError, InvalidInputError, Issue
-from caravan.model.declaration import ActionDeclaration, PipelineDocument
-from caravan.model.loader import load_data, parse_text
-
-# Deploy action types of the manifest's pipeline (category, owner, provider, version).
-FUNCTION_ACTION = ("Deploy", "Custom", "CaravanFunction", "1")
-API_ACTION = ("Deploy", "Custom", "CaravanApi", "1")
-SITE_ACTION = ("Deploy", "Custom", "CaravanSite", "1")
-TEST_ACTION = ("Test", "Custom", "CaravanTest", "1")
-ACTION_TYPES = (FUNCTION_ACTION, API_ACTION, SITE_ACTION, TEST_ACTION)
+from caravan.model.declaration import PipelineDocument
+from caravan.model.loader import parse_text
+from caravan.model.manifest_checks import (
+    BESIDE_PIPELINE,
+    check_entries,
+    check_optional,
+    check_pipeline,
+    check_value,
+    entry_names,
+)
+from caravan.model.manifest_rules import action_rules, artifact_rules, environment_rules
 
 DEFAULT_ENVIRONMENTS = ("test", "prod")
 DEFAULT_ENVIRONMENTS_DATA: dict[str, Any] = dict.fromkeys(DEFAULT_ENVIRONMENTS)
@@ -86,8 +89,6 @@ PLACEHOLDERS = ("dataDir",)  # the app's persistent data directory on the machin
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
 AppName = Annotated[str, StringConstraints(pattern=APP_NAME)]
-
-T = TypeVar("T")
 
 
 class ManifestError(DeclarationError):
@@ -352,7 +353,6 @@ class AppManifest(ManifestModel):
 # Loading -------------------------------------------------------------------------------------
 
 TOP_LEVEL = ("app", "functions", "api", "site", "environments", "pipeline")
-BESIDE_PIPELINE = ("buildProjects", "tags", "disabledInboundTransitions")
 
 
 def load_manifest(
@@ -393,12 +393,12 @@ def manifest_from_data(data: Any, *, source: str | None = None) -> AppManifest:
     for key in ("app", "functions", "pipeline"):
         if key not in data:
             issues.append(Issue(key, "is required"))
-    sections = _Sections.check(data, issues)
-    document = _pipeline(data, sections.app, source, issues)
-    issues.extend(_environment_rules(sections.environments))
-    issues.extend(_artifact_rules(data))
+    sections = Sections.check(data, issues)
+    document = check_pipeline(data, sections.app, source, issues)
+    issues.extend(environment_rules(sections.environments))
+    issues.extend(artifact_rules(data))
     if document is not None:
-        issues.extend(_action_rules(document, sections))
+        issues.extend(action_rules(document, sections))
     if issues or sections.app is None or document is None:
         raise ManifestError(issues, source=source)
     return AppManifest(
@@ -413,7 +413,7 @@ def manifest_from_data(data: Any, *, source: str | None = None) -> AppManifest:
 
 
 @dataclass
-class _Sections:
+class Sections:
     """The sections that passed their checks, and every name declared (valid or not), so that
     the rules across sections neither stop at a broken entry nor report it twice."""
 
@@ -427,27 +427,27 @@ class _Sections:
     environment_names: set[str]
 
     @classmethod
-    def check(cls, data: Mapping[str, Any], issues: list[Issue]) -> _Sections:
-        app = _check(_APP, data["app"], "app", issues) if "app" in data else None
+    def check(cls, data: Mapping[str, Any], issues: list[Issue]) -> Sections:
+        app = check_value(_APP, data["app"], "app", issues) if "app" in data else None
         raw_functions = data.get("functions", {})
         functions = (  # a missing key is already an issue
-            _entries(raw_functions, "functions", FUNCTION_NAME, _FUNCTION, issues)
+            check_entries(raw_functions, "functions", FUNCTION_NAME, _FUNCTION, issues)
             if "functions" in data
             else {}
         )
-        api = _optional(_API, data.get("api"), "api", issues)
-        site = _optional(_SITE, data.get("site"), "site", issues)
+        api = check_optional(_API, data.get("api"), "api", issues)
+        site = check_optional(_SITE, data.get("site"), "site", issues)
         raw = data.get("environments", DEFAULT_ENVIRONMENTS_DATA)
-        environments = _entries(raw, "environments", ENVIRONMENT_NAME, _ENVIRONMENT, issues)
+        environments = check_entries(raw, "environments", ENVIRONMENT_NAME, _ENVIRONMENT, issues)
         return cls(
             app=app,
             functions=functions,
-            function_names=_names(raw_functions),
+            function_names=entry_names(raw_functions),
             api=api,
             site=site,
             declared={key for key in TOP_LEVEL if data.get(key) is not None},
             environments={n: _with_defaults(n, e, app) for n, e in environments.items()},
-            environment_names=_names(raw),
+            environment_names=entry_names(raw),
         )
 
 
@@ -457,74 +457,6 @@ _API = TypeAdapter(ApiSpec)
 _SITE = TypeAdapter(SiteSpec)
 _ENVIRONMENT = TypeAdapter(Environment)
 
-_RULES = {
-    "missing": "is required",
-    "extra_forbidden": "unknown field",
-    "string_type": "must be a string",
-    "int_type": "must be a whole number",
-    "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "float_type": "must be a number",
-    "float_parsing": "must be a number",
-    "list_type": "must be a list",
-    "dict_type": "must be a mapping",
-    "model_type": "must be a mapping",
-    "model_attributes_type": "must be a mapping",
-}
-
-
-def _rule(error: Mapping[str, Any]) -> str:
-    kind, ctx = error["type"], error.get("ctx", {})
-    if kind in _RULES:
-        return _RULES[kind]
-    if kind in ("literal_error", "enum"):
-        return f"must be {ctx.get('expected', 'one of the allowed values')}"
-    if kind == "string_pattern_mismatch":
-        return f"must match {ctx.get('pattern')}"
-    if kind in ("greater_than_equal", "less_than_equal"):
-        bound = "at least" if kind == "greater_than_equal" else "at most"
-        return f"must be {bound} {ctx.get('ge', ctx.get('le'))}"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
-def _check(adapter: TypeAdapter[T], value: Any, prefix: str, issues: list[Issue]) -> T | None:
-    try:
-        return adapter.validate_python(value)
-    except ValidationError as error:
-        for e in error.errors(include_url=False):
-            path = prefix
-            for part in e["loc"]:
-                path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}"
-            issues.append(Issue(path, _rule(e)))
-        return None
-
-
-def _optional(adapter: TypeAdapter[T], value: Any, prefix: str, issues: list[Issue]) -> T | None:
-    return None if value is None else _check(adapter, value, prefix, issues)
-
-
-def _names(value: Any) -> set[str]:
-    return {str(name) for name in value} if isinstance(value, dict) else set()
-
-
-def _entries(
-    value: Any, prefix: str, pattern: str, adapter: TypeAdapter[T], issues: list[Issue]
-) -> dict[str, T]:
-    """The valid entries of a mapping, each checked on its own so one bad entry hides nothing."""
-    if not isinstance(value, dict) or not value:
-        issues.append(Issue(prefix, "must be a mapping with at least one entry"))
-        return {}
-    result: dict[str, T] = {}
-    for name, body in value.items():
-        if not isinstance(name, str) or not re.fullmatch(pattern, name):
-            issues.append(Issue(f"{prefix}.{name}", f"the name must match {pattern}"))
-        checked = _check(adapter, {} if body is None else body, f"{prefix}.{name}", issues)
-        if checked is not None:
-            result[str(name)] = checked
-    return result
-
 
 def _with_defaults(name: str, environment: Environment, app: str | None) -> Environment:
     update: dict[str, Any] = {}
@@ -533,173 +465,3 @@ def _with_defaults(name: str, environment: Environment, app: str | None) -> Envi
     if "alias" not in environment.stage_variables:
         update["stage_variables"] = {"alias": name, **environment.stage_variables}
     return environment.model_copy(update=update)
-
-
-def _pipeline(
-    data: Mapping[str, Any], app: str | None, source: str | None, issues: list[Issue]
-) -> PipelineDocument | None:
-    pipeline = data.get("pipeline")
-    if pipeline is None:
-        return None
-    if not isinstance(pipeline, dict):
-        issues.append(Issue("pipeline", "must be a mapping (a CodePipeline declaration)"))
-        return None
-    if "name" not in pipeline and "Name" not in pipeline:
-        # A broken app name is its own issue; a stand-in keeps it from repeating here.
-        pipeline = {"name": app or "app", **pipeline}
-    request = {"pipeline": pipeline, **{k: data[k] for k in BESIDE_PIPELINE if k in data}}
-    try:
-        return load_data(request, source=source)
-    except DeclarationError as error:
-        issues.extend(_in_pipeline(issue) for issue in error.issues)
-        return None
-
-
-def _in_pipeline(issue: Issue) -> Issue:
-    """Pipeline-relative issue paths get the ``pipeline.`` prefix; its siblings keep theirs."""
-    if any(issue.path == k or issue.path.startswith((f"{k}.", f"{k}[")) for k in BESIDE_PIPELINE):
-        return issue
-    return Issue(f"pipeline.{issue.path}" if issue.path else "pipeline", issue.rule)
-
-
-# Rules across sections -----------------------------------------------------------------------
-
-
-def _environment_rules(environments: Mapping[str, Environment]) -> Iterator[Issue]:
-    owners: dict[str, str] = {}
-    for name, environment in environments.items():
-        path = f"environments.{name}"
-        for h, host in enumerate(environment.hosts or ()):
-            owner = owners.setdefault(host, name)
-            if owner != name:
-                yield Issue(f"{path}.hosts[{h}]", f"{host!r} is also a host of {owner!r}")
-        if environment.stage_variables.get("alias") != name:
-            yield Issue(
-                f"{path}.stageVariables.alias",
-                f"must be {name!r}: an environment's traffic goes through the alias named after "
-                "it (leave it out to get that default)",
-            )
-        if environment.release.percent is not None and not environment.release.gradual:
-            rule = "applies only to the Canary and Linear strategies"
-            yield Issue(f"{path}.release.percent", rule)
-
-
-def _raw_outputs(pipeline: Any) -> set[str]:
-    """Output artifact names in the raw pipeline, so artifact references are checked even when
-    the pipeline itself has problems."""
-
-    def items(value: Any, key: str) -> list[Any]:
-        if not isinstance(value, dict):
-            return []
-        found = value.get(key, value.get(key[:1].upper() + key[1:]))
-        return found if isinstance(found, list) else []
-
-    return {
-        name
-        for stage in items(pipeline, "stages")
-        for action in items(stage, "actions")
-        for output in items(action, "outputArtifacts")
-        if isinstance(output, dict)
-        and isinstance(name := output.get("name", output.get("Name")), str)
-    }
-
-
-def _artifact_rules(data: Mapping[str, Any]) -> Iterator[Issue]:
-    """Read from the raw data, so that an entry broken in other ways is still checked."""
-    outputs = _raw_outputs(data.get("pipeline"))
-    functions = data.get("functions")
-    parts = (
-        [(f"functions.{n}", f) for n, f in functions.items()] if isinstance(functions, dict) else []
-    )
-    parts += [(part, data.get(part)) for part in ("api", "site")]
-    for path, part in parts:
-        artifact = part.get("artifact") if isinstance(part, dict) else None
-        if isinstance(artifact, str) and artifact not in outputs:
-            known = ", ".join(sorted(outputs)) or "none"
-            rule = (
-                f"{artifact!r} is not an output artifact of any pipeline action (outputs: {known})"
-            )
-            yield Issue(f"{path}.artifact", rule)
-
-
-_CONFIG_KEYS = {
-    "CaravanFunction": ("Function", "Environment"),
-    "CaravanApi": ("Environment",),
-    "CaravanSite": ("Environment", "Version"),
-    "CaravanTest": ("Environment", "Commands", "BuildSpec"),
-}
-
-
-def _action_rules(document: PipelineDocument, sections: _Sections) -> Iterator[Issue]:
-    """caravan's deploy and test actions must name what the manifest declares."""
-    by_provider = {key[2]: key for key in ACTION_TYPES}
-    for s, stage in enumerate(document.pipeline.stages):
-        for a, action in enumerate(stage.actions):
-            key = action.action_type_id.key()
-            if key[1] != "Custom" or key[2] not in by_provider:
-                continue
-            path = f"pipeline.stages[{s}].actions[{a}]"
-            if key != by_provider[key[2]]:
-                expected = "/".join(by_provider[key[2]])
-                yield Issue(f"{path}.actionTypeId", f"{key[2]} is the action type {expected}")
-            else:
-                yield from _deploy_rules(path, action, sections)
-
-
-def _deploy_rules(path: str, action: ActionDeclaration, sections: _Sections) -> Iterator[Issue]:
-    provider, config = action.action_type_id.provider, action.configuration
-    allowed = _CONFIG_KEYS[provider]
-    for key in config:
-        if key not in allowed:
-            rule = f"unknown key (expected {', '.join(allowed)})"
-            yield Issue(f"{path}.configuration.{key}", rule)
-    where = f"{path}.configuration"
-    environment = config.get("Environment")
-    yield from _named_in(f"{where}.Environment", environment, sections.environment_names)
-    artifact: str | None = None
-    if provider == "CaravanFunction":
-        function = config.get("Function")
-        yield from _named_in(f"{where}.Function", function, sections.function_names)
-        spec = sections.functions.get(function or "")
-        artifact = spec.artifact if spec else None
-    elif provider == "CaravanTest":
-        yield from _test_rules(where, config)
-    else:
-        part = "api" if provider == "CaravanApi" else "site"
-        if part not in sections.declared:
-            rule = f"{provider} deploys the {part}, but the manifest declares no {part}"
-            yield Issue(f"{path}.actionTypeId", rule)
-        part_spec = sections.api if part == "api" else sections.site
-        artifact = part_spec.artifact if part_spec else None
-    inputs = [i.name for i in action.input_artifacts]
-    if len(inputs) != 1:
-        yield Issue(f"{path}.inputArtifacts", f"{provider} takes exactly one input artifact")
-    elif artifact is not None and inputs[0] != artifact:
-        rule = f"must be {artifact!r}, the artifact the manifest names for it"
-        yield Issue(f"{path}.inputArtifacts[0].name", rule)
-
-
-def _named_in(path: str, value: str | None, known: set[str]) -> Iterator[Issue]:
-    if value is None:
-        yield Issue(path, "is required")
-    elif value not in known:
-        yield Issue(
-            path, f"{value!r} is not declared (declared: {', '.join(sorted(known)) or 'none'})"
-        )
-
-
-def _test_rules(where: str, config: Mapping[str, str]) -> Iterator[Issue]:
-    if ("Commands" in config) == ("BuildSpec" in config):
-        yield Issue(where, "CaravanTest needs exactly one of Commands and BuildSpec")
-    if "Commands" in config:
-        try:
-            commands = json.loads(config["Commands"])
-        except json.JSONDecodeError:
-            commands = None
-        valid = (
-            isinstance(commands, list)
-            and commands
-            and all(isinstance(c, str) and c for c in commands)
-        )
-        if not valid:
-            yield Issue(f"{where}.Commands", "must be a JSON list of command strings")

@@ -19,121 +19,56 @@ names routed to the site with the API under ``/api``. Everything is kept under `
 ``open`` restores it all: API stages are redeployed, routes rebuilt, and releases that were
 running resume (releases.py). The deploy actions (caravan.actions.platform_deploy) reach the
 platform through the job context and call ``release``, ``deploy_api`` and ``publish_site``.
+
+``LocalPlatform`` composes the parts kept in their own modules: apps.py (app state and its
+files), routing.py (host and green routes), running_releases.py (releases in progress, their
+books, hooks and health watchers) and app_status.py (what ``app_status`` reports).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import shutil
-import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caravan.errors import CaravanError, ConflictError, InvalidInputError, NotFoundError
-from caravan.model.manifest import AppManifest, Environment, manifest_from_data
+from caravan.model.manifest import AppManifest, Environment
 from caravan.platform.api import FrontRouter, Gateway, HostRoute, RollingMetrics, load_definition
 from caravan.platform.api.gateway import Stage
-from caravan.platform.api.metrics import RequestSample
-from caravan.platform.functions import (
-    AliasRecord,
-    FunctionRegistry,
-    Invoker,
-    ResourceNotFoundException,
-)
+from caravan.platform.app_status import app_status
+from caravan.platform.apps import AppState, app_file, environment_differences, load_apps, save_app
+from caravan.platform.functions import FunctionRegistry, Invoker, ResourceNotFoundException
 from caravan.platform.functions.layer import RuntimeExtras, aws_sdk_layer
 from caravan.platform.functions.runtime import WorkerRuntime
-from caravan.platform.releases import (
-    AliasMover,
-    Release,
-    ReleaseBook,
-    ReleaseControl,
-    ReleaseDeps,
-    ReleaseRunner,
-    ReleaseState,
-    plan_release,
-    serves_only,
-    write_json,
+from caravan.platform.release_book import serves_only
+from caravan.platform.releases import Release, ReleaseState, plan_release
+from caravan.platform.routing import (
+    GREEN_PREFIX,
+    HostRouting,
+    check_hosts,
+    environment_hosts,
+    host_url,
+    origin_form,
+)
+from caravan.platform.running_releases import (
+    LogSink,
+    RequestRecorder,
+    RunningRelease,
+    RunningReleases,
+    ignore_log,
+    previous_version,
 )
 from caravan.platform.sites import SiteStore, SiteVersion
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:7878"
 APP_DATA_VARIABLE = "CARAVAN_APP_DATA"
-GREEN_PREFIX = "green."  # green.<environment host>: the new version alone, before it takes traffic
-HOOK_TIMEOUT_S = 600.0
 _log = logging.getLogger("caravan.platform")
-LogSink = Callable[[str], None]
-
-
-class _Recorder:
-    """The gateway's recorder: every request to ``metrics``, and to the watchers of running
-    releases (each counts its environment's requests from the moment the release started)."""
-
-    def __init__(self, metrics: RollingMetrics) -> None:
-        self.metrics = metrics
-        self._watchers: dict[int, tuple[str, str, RollingMetrics]] = {}
-        self._next = 0
-
-    def record(self, sample: RequestSample) -> None:
-        self.metrics.record(sample)
-        for api, stage, watcher in list(self._watchers.values()):
-            if sample.api == api and sample.stage == stage:
-                watcher.record(sample)
-
-    def watch(self, api: str, stage: str) -> tuple[int, RollingMetrics]:
-        self._next += 1
-        watcher = RollingMetrics(window_s=7 * 24 * 3600.0, max_samples=100_000)
-        self._watchers[self._next] = (api, stage, watcher)
-        return self._next, watcher
-
-    def unwatch(self, token: int) -> None:
-        self._watchers.pop(token, None)
-
-
-@dataclass
-class _App:
-    manifest: AppManifest
-    repo_dir: Path
-    apis: dict[str, dict[str, str]] = field(default_factory=dict)  # env -> definition, source
-    down: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        manifest = self.manifest
-        data = manifest.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude={"pipeline"}
-        )
-        data.update(manifest.pipeline.to_request())  # the pipeline as a CreatePipeline request
-        return {
-            "manifest": data,
-            "repoDir": str(self.repo_dir),
-            "apis": self.apis,
-            "down": self.down,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> _App:
-        return cls(
-            manifest=manifest_from_data(data["manifest"]),
-            repo_dir=Path(data["repoDir"]),
-            apis=dict(data.get("apis") or {}),
-            down=bool(data.get("down")),
-        )
-
-
-@dataclass
-class _Running:
-    release: Release
-    control: ReleaseControl
-    task: asyncio.Task[Release]
-    sinks: list[LogSink]
 
 
 class LocalPlatform:
@@ -147,14 +82,18 @@ class LocalPlatform:
         extras = RuntimeExtras(path=aws_sdk_layer(self.root / "layers"), env=self.aws_environment)
         self.invoker = Invoker(self.functions, runtime=WorkerRuntime(extras=extras))
         self.metrics = RollingMetrics()
-        self._recorder = _Recorder(self.metrics)
+        self._recorder = RequestRecorder(self.metrics)
         self.gateway = Gateway(self.invoker, recorder=self._recorder)
         self.sites = SiteStore(self.root / "sites", asset_max_age=0)  # dromedary's JS is unhashed
-        self._apps: dict[str, _App] = {}
-        self._books: dict[tuple[str, str], ReleaseBook] = {}
-        self._running: dict[tuple[str, str, str], _Running] = {}
-        self._routers: list[FrontRouter] = []
-        self._green: dict[str, HostRoute] = {}
+        self._apps: dict[str, AppState] = {}
+        self._routing = HostRouting(self._apps)
+        self._releases = RunningReleases(
+            self.root,
+            self.functions,
+            self._recorder,
+            host=self,
+            repo_dir=lambda app: self._apps[app].repo_dir,
+        )
 
     @classmethod
     async def open(cls, root: Path, *, public_url: str = DEFAULT_PUBLIC_URL) -> LocalPlatform:
@@ -165,10 +104,7 @@ class LocalPlatform:
 
     async def aclose(self) -> None:
         """Stop release runners (they resume on the next ``open``) and every function worker."""
-        tasks = [running.task for running in self._running.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._releases.aclose()
         await self.invoker.aclose()
 
     # ------------------------------------------------------------------------------ serving
@@ -180,20 +116,20 @@ class LocalPlatform:
         client sends to a proxy) are served too: commands run by caravan get ``http_proxy``
         pointing here, so environment host names work without DNS."""
         router = FrontRouter(
-            self.gateway, sites=self.sites, routes=self._routes(), fallback=fallback
+            self.gateway, sites=self.sites, routes=self._routing.routes(), fallback=fallback
         )
-        self._routers.append(router)
+        self._routing.add_router(router)
 
         async def front_app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
-                scope = _origin_form(scope)
+                scope = origin_form(scope)
             await router(scope, receive, send)
 
         return front_app
 
     def environment_url(self, app: str, env: str) -> str:
         """The environment's URL on this server, e.g. ``http://test.dromedary.localhost:7878``."""
-        return self._host_url(self._hosts(self._environment(app, env))[0])
+        return host_url(self.public_url, environment_hosts(self._environment(app, env))[0])
 
     # --------------------------------------------------------------------------------- apps
 
@@ -201,20 +137,19 @@ class LocalPlatform:
         """Create or update the app's environments, routes and function settings; what changed
         ("created environment test (test.dromedary.localhost)", ...), [] when nothing did."""
         name = manifest.app
-        self._check_hosts(manifest)
+        check_hosts(manifest, self._apps)
         old = self._apps.get(name)
         fresh = old is None or old.down
-        state = _App(manifest, Path(repo_dir).resolve(), dict(old.apis) if old else {})
+        state = AppState(manifest, Path(repo_dir).resolve(), dict(old.apis) if old else {})
         changes: list[str] = []
         before = {} if old is None or old.down else old.manifest.environments
         for env, environment in manifest.environments.items():
-            hosts = ", ".join(self._hosts(environment))
+            hosts = ", ".join(environment_hosts(environment))
             if env not in before:
                 changes.append(f"created environment {env} ({hosts})")
             elif before[env] != environment:
-                changes.append(
-                    f"updated environment {env} ({_differences(before[env], environment)})"
-                )
+                changed = environment_differences(before[env], environment)
+                changes.append(f"updated environment {env} ({changed})")
         for env in before:
             if env not in manifest.environments:
                 state.apis.pop(env, None)
@@ -238,11 +173,13 @@ class LocalPlatform:
             raise NotFoundError(f"no app named {app!r} (apps: {', '.join(self.apps()) or 'none'})")
         changes: list[str] = []
         if not state.down:
-            await self._stop_releases(app, "the app was taken down")
+            await self._releases.stop(app, "the app was taken down")
             for env, environment in state.manifest.environments.items():
                 self._delete_stage(app, env)
                 self._close_greens(app, env)
-                changes.append(f"removed environment {env} ({', '.join(self._hosts(environment))})")
+                changes.append(
+                    f"removed environment {env} ({', '.join(environment_hosts(environment))})"
+                )
             state.down = True
             self._save_app(state)
         if purge:
@@ -261,14 +198,9 @@ class LocalPlatform:
         return None
 
     def app_status(self, app: str) -> dict[str, Any]:
-        state = self._app(app)
-        manifest = state.manifest
-        return {
-            "app": app,
-            "pipeline": manifest.pipeline.pipeline.name,
-            "repoDir": str(state.repo_dir),
-            "environments": [self._environment_status(state, env) for env in manifest.environments],
-        }
+        return app_status(
+            self._app(app), releases=self._releases, sites=self.sites, public_url=self.public_url
+        )
 
     # ----------------------------------------------------------------------------- releases
 
@@ -280,16 +212,16 @@ class LocalPlatform:
         state = self._app(app)
         self._environment(app, env)
         where = f"{app}/{env}"
-        if to_version is None and self._active(app, env):
+        if to_version is None and self._releases.active(app, env):
             return await self.abort(app, env)
-        book = self._book(app, env)
+        book = self._releases.book(app, env)
         target = book.rollback_target(where, to_version)
         manifest = state.manifest
         site = target["site"]
         if site is not None and manifest.site is not None:
             self._check_site_kept(where, manifest.site_name(env), site["version"], target["id"])
-        await self._stop_releases(app, env_only=env, reason=f"rolled back by request in {where}")
-        mover = self._mover(app, env)
+        await self._releases.stop(app, env_only=env, reason=f"rolled back by request in {where}")
+        mover = self._releases.mover(app, env)
         moved = []
         for function, version in sorted(target["functions"].items()):
             name = manifest.function_name(function)
@@ -337,14 +269,14 @@ class LocalPlatform:
         running = self._require_active(app, env)
         for item in running:
             item.control.promote()
-        return await self._outcome(app, env, running)
+        return await self._releases.outcome(app, env, running)
 
     async def abort(self, app: str, env: str) -> dict[str, Any]:
         """Stop the running releases of ``env`` and roll them back."""
         running = self._require_active(app, env)
         for item in running:
             item.control.abort("by request")
-        return await self._outcome(app, env, running)
+        return await self._releases.outcome(app, env, running)
 
     async def release(
         self,
@@ -365,15 +297,15 @@ class LocalPlatform:
         if function not in state.manifest.functions:
             raise NotFoundError(f"app {app!r} has no function {function!r}")
         key = (app, env, function)
-        running = self._running.get(key)
+        running = self._releases.running.get(key)
         if running is not None and running.release.target == version:
-            running.sinks.append(log or _ignore)
-            return await self._join(running)
+            running.sinks.append(log or ignore_log)
+            return await self._releases.join(running)
         if running is not None:
             running.control.abort(f"superseded by version {version}")
             await asyncio.gather(running.task, return_exceptions=True)
         name = state.manifest.function_name(function)
-        current = self._mover(app, env).read(name, env)
+        current = self._releases.mover(app, env).read(name, env)
         release = plan_release(
             app=app,
             environment=env,
@@ -381,23 +313,23 @@ class LocalPlatform:
             function_name=name,
             policy=environment.release,
             target=version,
-            previous=_previous(current, version),
+            previous=previous_version(current, version),
             execution_id=execution_id,
-            now=self._clock(),
+            now=self._releases.clock(),
             published=published,
         )
-        book = self._book(app, env)
+        book = self._releases.book(app, env)
         if serves_only(current, version):
             release.state, release.ended = ReleaseState.PROMOTED, release.started
             release.detail = f"version {version} already serves all of {env}"
             release.percent = 100
             book.put(release)
             book.record("deploy", execution_id=execution_id, functions={function: version})
-            (log or _ignore)(f"{name}:{env}: {release.detail}")
+            (log or ignore_log)(f"{name}:{env}: {release.detail}")
             return release
-        self._note_baseline(app, env, function, release.previous)
+        self._releases.note_baseline(app, env, function, release.previous)
         book.put(release)
-        return await self._join(self._start(release, [log or _ignore]))
+        return await self._releases.join(self._releases.start(release, [log or ignore_log]))
 
     def deploy_api(self, app: str, env: str, text: str, *, source: str) -> Stage:
         """Apply an OpenAPI document to the environment's stage (kept for restarts)."""
@@ -431,7 +363,7 @@ class LocalPlatform:
             config=config,
             version_label=label,
         )
-        self._book(app, env).record(
+        self._releases.book(app, env).record(
             "deploy",
             execution_id=execution_id,
             site={"version": version.version_id, "label": version.label},
@@ -484,110 +416,12 @@ class LocalPlatform:
         reach ``*.localhost`` hosts through this server, as a proxy, without DNS."""
         return {"http_proxy": self.public_url, "HTTP_PROXY": self.public_url}
 
-    # ------------------------------------------------------------------------ release plumbing
-
-    def _start(self, release: Release, sinks: list[LogSink]) -> _Running:
-        app, env = release.app, release.environment
-        control = ReleaseControl()
-        token, watcher = self._recorder.watch(app, env)
-        running: _Running | None = None
-
-        def log(text: str) -> None:
-            for sink in list(running.sinks if running else sinks):
-                sink(text)
-
-        deps = ReleaseDeps(
-            mover=self._mover(app, env),
-            metrics=watcher,
-            hooks=_ShellHooks(self, log),
-            routes=_Routes(self),
-            save=self._book(app, env).put,
-            log=log,
-        )
-
-        async def run() -> Release:
-            try:
-                finished = await ReleaseRunner(deps).run(release, control)
-            finally:
-                self._recorder.unwatch(token)
-                if self._running.get(key) is running:
-                    del self._running[key]
-            if finished.state == ReleaseState.PROMOTED:
-                self._book(app, env).record(
-                    "deploy",
-                    execution_id=finished.execution_id,
-                    functions={finished.function: finished.target},
-                )
-            return finished
-
-        key = (app, env, release.function)
-        running = _Running(release, control, asyncio.get_running_loop().create_task(run()), sinks)
-        self._running[key] = running
-        return running
-
-    async def _join(self, running: _Running) -> Release:
-        """Wait for a release; a cancelled waiter (the deploy action stopped) aborts it."""
-        try:
-            return await asyncio.shield(running.task)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                running.control.abort("the deploy action was stopped before the release ended")
-                await asyncio.gather(running.task, return_exceptions=True)
-                raise
-            raise CaravanError(
-                f"the platform closed while releasing version {running.release.target} to "
-                f"{running.release.environment}; the release resumes when caravan restarts"
-            ) from None
-
-    def _note_baseline(self, app: str, env: str, function: str, version: str | None) -> None:
-        """Note the version an environment served before caravan released to it (an alias
-        set by hand or through the Lambda API), so that a rollback can return to it."""
-        book = self._book(app, env)
-        current = book.current()
-        if version is None or (current is not None and current["functions"].get(function)):
-            return
-        book.record("baseline", functions={function: version})
-
-    def _active(self, app: str, env: str) -> list[_Running]:
-        return [r for (a, e, _), r in self._running.items() if a == app and e == env]
-
-    def _require_active(self, app: str, env: str) -> list[_Running]:
+    def _require_active(self, app: str, env: str) -> list[RunningRelease]:
         self._environment(app, env)
-        running = self._active(app, env)
+        running = self._releases.active(app, env)
         if not running:
             raise ConflictError(f"no release is in progress in {app}/{env}")
         return running
-
-    async def _outcome(self, app: str, env: str, running: Sequence[_Running]) -> dict[str, Any]:
-        await asyncio.gather(*(r.task for r in running), return_exceptions=True)
-        return {
-            "app": app,
-            "environment": env,
-            "releases": [r.release.summary() for r in running],
-        }
-
-    async def _stop_releases(self, app: str, reason: str, *, env_only: str | None = None) -> None:
-        running = [
-            r for (a, e, _), r in self._running.items() if a == app and env_only in (None, e)
-        ]
-        for item in running:
-            item.control.abort(reason)
-        await asyncio.gather(*(r.task for r in running), return_exceptions=True)
-
-    def _book(self, app: str, env: str) -> ReleaseBook:
-        book = self._books.get((app, env))
-        if book is None:
-            book = ReleaseBook(self.root / "releases" / f"{app}-{env}.json", clock=self._clock)
-            self._books[(app, env)] = book
-        return book
-
-    def _mover(self, app: str, env: str) -> AliasMover:
-        return AliasMover(self.functions, self._book(app, env), clock=self._clock)
-
-    @staticmethod
-    def _clock() -> float:
-        return time.time()
 
     # --------------------------------------------------------------------------- green hosts
 
@@ -595,7 +429,7 @@ class LocalPlatform:
         """Serve the release's version alone at ``green.<environment host>``."""
         state = self._app(release.app)
         environment = self._environment(release.app, release.environment)
-        host = GREEN_PREFIX + self._hosts(environment)[0]
+        host = GREEN_PREFIX + environment_hosts(environment)[0]
         api = state.apis.get(release.environment)
         stage = f"{release.environment}-green"
         if api is not None:
@@ -606,14 +440,14 @@ class LocalPlatform:
             self.gateway.deploy(release.app, stage, definition, variables)
         site = state.manifest.site_name(release.environment) if state.manifest.site else None
         if api is not None or site is not None:
-            self._green[host] = HostRoute(
+            self._routing.green[host] = HostRoute(
                 host,
                 site=site,
                 api=release.app if api is not None else None,
                 stage=stage if api is not None else None,
             )
             self._sync_routes()
-        return self._host_url(host)
+        return host_url(self.public_url, host)
 
     def close_green(self, release: Release) -> None:
         self._close_greens(release.app, release.environment)
@@ -622,30 +456,25 @@ class LocalPlatform:
         state = self._apps.get(app)
         if state is None or env not in state.manifest.environments:
             return
-        host = GREEN_PREFIX + self._hosts(state.manifest.environments[env])[0]
-        if self._green.pop(host, None) is not None:
+        host = GREEN_PREFIX + environment_hosts(state.manifest.environments[env])[0]
+        if self._routing.green.pop(host, None) is not None:
             self._sync_routes()
         self._delete_stage(app, f"{env}-green")
 
     # ----------------------------------------------------------------------------- internals
 
     def _restore(self) -> None:
-        for path in sorted((self.root / "apps").glob("*.json")):
-            try:
-                state = _App.from_json(json.loads(path.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError, CaravanError) as exc:
-                _log.warning("cannot restore the app in %s: %s", path, exc)
-                continue
+        for state in load_apps(self.root):
             self._apps[state.manifest.app] = state
             if not state.down:
                 self._sync_stages(state)
         self._sync_routes()
         for name in self.apps():
             for env in self._apps[name].manifest.environments:
-                for release in self._book(name, env).active():
-                    self._start(release, [])
+                for release in self._releases.book(name, env).active():
+                    self._releases.start(release, [])
 
-    def _sync_stages(self, state: _App) -> list[str]:
+    def _sync_stages(self, state: AppState) -> list[str]:
         """(Re)deploy every stage whose definition is known; report changed stage variables."""
         changes = []
         for env, api in state.apis.items():
@@ -694,7 +523,7 @@ class LocalPlatform:
                 )
         return changes
 
-    def _purge(self, state: _App) -> list[str]:
+    def _purge(self, state: AppState) -> list[str]:
         manifest, changes = state.manifest, []
         for function in manifest.functions:
             name = manifest.function_name(function)
@@ -708,8 +537,8 @@ class LocalPlatform:
             if site.is_dir():
                 shutil.rmtree(site, ignore_errors=True)
                 changes.append(f"deleted site {manifest.site_name(env)}")
-            self._books.pop((manifest.app, env), None)
-            book = self.root / "releases" / f"{manifest.app}-{env}.json"
+            self._releases.books.pop((manifest.app, env), None)
+            book = self._releases.book_file(manifest.app, env)
             if book.is_file():
                 book.unlink()
                 changes.append(f"deleted the release history of {env}")
@@ -717,7 +546,7 @@ class LocalPlatform:
         if data.is_dir():
             shutil.rmtree(data, ignore_errors=True)
             changes.append(f"deleted the data directory {data}")
-        (self.root / "apps" / f"{manifest.app}.json").unlink(missing_ok=True)
+        app_file(self.root, manifest.app).unlink(missing_ok=True)
         del self._apps[manifest.app]
         return changes
 
@@ -725,43 +554,13 @@ class LocalPlatform:
         with contextlib.suppress(NotFoundError):
             self.gateway.delete_stage(app, stage)
 
-    def _check_hosts(self, manifest: AppManifest) -> None:
-        mine = {h for e in manifest.environments.values() for h in self._hosts(e)}
-        for name, state in self._apps.items():
-            if name == manifest.app or state.down:
-                continue
-            for environment in state.manifest.environments.values():
-                taken = mine & set(self._hosts(environment))
-                if taken:
-                    raise ConflictError(
-                        f"host {sorted(taken)[0]} is already a host of app {name!r}",
-                        hint=f"take {name} down first, or choose other hosts",
-                    )
-
-    def _routes(self) -> list[HostRoute]:
-        routes = list(self._green.values())
-        for name in self.apps():
-            manifest = self._apps[name].manifest
-            for env, environment in manifest.environments.items():
-                site = manifest.site_name(env) if manifest.site is not None else None
-                api = name if manifest.api is not None else None
-                if site is None and api is None:
-                    continue
-                for host in self._hosts(environment):
-                    routes.append(
-                        HostRoute(host, site=site, api=api, stage=env if api is not None else None)
-                    )
-        return routes
-
     def _sync_routes(self) -> None:
-        routes = self._routes()
-        for router in self._routers:
-            router.set_routes(routes)
+        self._routing.sync()
 
-    def _save_app(self, state: _App) -> None:
-        write_json(self.root / "apps" / f"{state.manifest.app}.json", state.to_json())
+    def _save_app(self, state: AppState) -> None:
+        save_app(self.root, state)
 
-    def _app(self, app: str) -> _App:
+    def _app(self, app: str) -> AppState:
         state = self._apps.get(app)
         if state is None or state.down:
             known = ", ".join(self.apps()) or "none"
@@ -774,148 +573,3 @@ class LocalPlatform:
             known = ", ".join(environments)
             raise NotFoundError(f"app {app!r} has no environment {env!r} (environments: {known})")
         return environments[env]
-
-    @staticmethod
-    def _hosts(environment: Environment) -> list[str]:
-        return list(environment.hosts or ())
-
-    def _host_url(self, host: str) -> str:
-        public = urlsplit(self.public_url)
-        scheme = public.scheme or "http"
-        return f"{scheme}://{host}:{public.port}" if public.port else f"{scheme}://{host}"
-
-    def _environment_status(self, state: _App, env: str) -> dict[str, Any]:
-        manifest = state.manifest
-        environment = manifest.environments[env]
-        aliases = []
-        for function in manifest.functions:
-            name = manifest.function_name(function)
-            record = self._mover(manifest.app, env).read(name, env)
-            versions = []
-            if record is not None:
-                share = 1.0 - sum(record.weights.values())
-                versions.append({"version": record.function_version, "weight": round(share, 6)})
-                versions += [{"version": v, "weight": w} for v, w in record.weights.items()]
-            aliases.append({"function": name, "alias": env, "versions": versions})
-        site = None
-        if manifest.site is not None:
-            try:
-                current = self.sites.current(manifest.site_name(env))
-            except CaravanError:
-                current = None
-            if current is not None:
-                site = {"version": current.version_id, "label": current.label}
-        return {
-            "name": env,
-            "urls": [self._host_url(host) for host in self._hosts(environment)],
-            "aliases": aliases,
-            "site": site,
-            "release": self._release_status(manifest.app, env),
-        }
-
-    def _release_status(self, app: str, env: str) -> dict[str, Any]:
-        releases = sorted(self._book(app, env).releases.values(), key=lambda r: r.started)
-        if not releases:
-            return {"state": "idle", "detail": "nothing released yet", "releases": []}
-        active = [r for r in releases if r.active]
-        shown = active[-1] if active else releases[-1]
-        return {
-            "state": str(shown.state),
-            "detail": shown.detail,
-            "releases": [r.summary() for r in releases],
-        }
-
-
-class _Routes:
-    """The addresses a release needs, from the platform (releases.ReleaseRoutes)."""
-
-    def __init__(self, platform: LocalPlatform) -> None:
-        self.platform = platform
-
-    def environment_url(self, release: Release) -> str:
-        return self.platform.environment_url(release.app, release.environment)
-
-    def open_green(self, release: Release) -> str:
-        return self.platform.open_green(release)
-
-    def close_green(self, release: Release) -> None:
-        self.platform.close_green(release)
-
-
-class _ShellHooks:
-    """Release hooks: shell commands in the app's repository with TARGET_URL set, run like any
-    user command (scrubbed environment, process group stopped at the end)."""
-
-    def __init__(self, platform: LocalPlatform, log: LogSink) -> None:
-        self.platform = platform
-        self.log = log
-
-    async def __call__(
-        self, phase: str, commands: Sequence[str], target_url: str, release: Release
-    ) -> str | None:
-        from caravan.actions.process import run_process, scrubbed_environment
-
-        repo = self.platform._apps[release.app].repo_dir
-        with tempfile.TemporaryDirectory(prefix="caravan-hook-") as scratch:
-            cwd = repo if repo.is_dir() else Path(scratch)
-            env = scrubbed_environment(
-                {
-                    **self.platform.command_environment(),
-                    "TARGET_URL": target_url,
-                    "RELEASE_VERSION": release.target,
-                    "RELEASE_PREVIOUS_VERSION": release.previous or "",
-                    "RELEASE_ENVIRONMENT": release.environment,
-                },
-                home=Path(scratch) / "home",
-            )
-            for command in commands:
-                self.log(f"{phase} hook: {command} (TARGET_URL={target_url})")
-                result = await run_process(
-                    ["/bin/sh", "-c", command],
-                    cwd=cwd,
-                    env=env,
-                    on_output=lambda line: self.log(f"  {line}"),
-                    timeout=HOOK_TIMEOUT_S,
-                )
-                if result.timed_out:
-                    return f"{phase} hook `{command}` timed out after {HOOK_TIMEOUT_S:g} s"
-                if result.exit_code != 0:
-                    last = result.output_tail.strip().splitlines()[-1:] or [""]
-                    detail = f": {last[0]}" if last[0] else ""
-                    status = result.exit_code
-                    return f"{phase} hook `{command}` failed with exit status {status}{detail}"
-        return None
-
-
-def _origin_form(scope: Scope) -> Scope:
-    """A proxy-style absolute target (``http://host/path``) as the plain path it names."""
-    path: str = scope["path"]
-    if not path.startswith(("http://", "https://")):
-        return scope
-    target = urlsplit(path)
-    clean = target.path or "/"
-    return {**scope, "path": clean, "raw_path": clean.encode("latin-1")}
-
-
-def _differences(before: Environment, after: Environment) -> str:
-    names = {
-        "hosts": "hosts",
-        "stage_variables": "stageVariables",
-        "data": "data",
-        "release": "release",
-    }
-    changed = [label for key, label in names.items() if getattr(before, key) != getattr(after, key)]
-    return ", ".join(changed) or "settings"
-
-
-def _previous(current: AliasRecord | None, target: str) -> str | None:
-    """The version a release shifts traffic away from: the alias's primary, or (when an
-    interrupted split left the target as primary) the other version it routes to."""
-    if current is None:
-        return None
-    others = [v for v in current.versions() if v != target]
-    return others[0] if others else None
-
-
-def _ignore(_text: str) -> None:
-    return None

@@ -13,15 +13,9 @@ from caravan.artifacts.zipfiles import zip_files
 from caravan.model.manifest import ReleasePolicy
 from caravan.platform.api.metrics import WindowStats
 from caravan.platform.functions import FunctionRegistry
-from caravan.platform.releases import (
-    AliasMover,
-    Release,
-    ReleaseBook,
-    ReleaseControl,
-    ReleaseDeps,
-    ReleaseRunner,
-    plan_release,
-)
+from caravan.platform.release_book import AliasMover, ReleaseBook
+from caravan.platform.release_runner import ReleaseControl, ReleaseDeps, ReleaseRunner
+from caravan.platform.releases import Release, plan_release
 
 FUNCTION = "shop-api"
 START = 1_000.0

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from release_helpers import FUNCTION, START, Bench, window
 
-from caravan.platform.releases import Release, ReleaseBook, ReleaseControl, ReleaseState
+from caravan.platform.release_book import ReleaseBook
+from caravan.platform.release_runner import ReleaseControl
+from caravan.platform.releases import Release, ReleaseState
 
 CANARY = {"strategy": "Canary", "percent": 20, "interval": 60}
 

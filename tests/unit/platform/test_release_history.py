@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from caravan.errors import ConflictError, NotFoundError
-from caravan.platform.releases import ReleaseBook
+from caravan.platform.release_book import ReleaseBook
 
 COMMIT_A, COMMIT_B, COMMIT_C = "a" * 40, "b" * 40, "c" * 40
 

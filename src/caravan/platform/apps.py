@@ -13,7 +13,7 @@ from typing import Any
 
 from caravan.errors import CaravanError
 from caravan.model.manifest import AppManifest, Environment, manifest_from_data
-from caravan.platform.release_book import write_json
+from caravan.platform.functions.storage import write_json
 
 _log = logging.getLogger("caravan.platform")
 
@@ -53,7 +53,8 @@ def app_file(root: Path, app: str) -> Path:
 
 
 def save_app(root: Path, state: AppState) -> None:
-    write_json(app_file(root, state.manifest.app), state.to_json())
+    # Environments keep their declared order (test before prod).
+    write_json(app_file(root, state.manifest.app), state.to_json(), sort_keys=False)
 
 
 def load_apps(root: Path) -> list[AppState]:

@@ -8,9 +8,7 @@ one way an alias moves (UpdateAlias with RevisionId compare-and-swap), each move
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from caravan.platform.functions import (
     PreconditionFailedException,
     ResourceNotFoundException,
 )
+from caravan.platform.functions.storage import write_json
 from caravan.platform.releases import Release
 
 MAX_MOVES = 200  # alias moves kept per environment
@@ -55,7 +54,7 @@ class ReleaseBook:
             "history": self.history,
             "moves": self.moves,
         }
-        write_json(self.path, data)
+        write_json(self.path, data, sort_keys=False)
 
     def put(self, release: Release) -> None:
         self.releases[release.function] = release
@@ -183,17 +182,6 @@ def _describe(entry: Mapping[str, Any]) -> str:
 
 def _order(version: str) -> tuple[int, str]:
     return (int(version), "") if version.isdigit() else (1 << 30, version)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Replace ``path`` atomically (a reader sees the old or the new file, never half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
 
 
 # ------------------------------------------------------------------------------- alias moves

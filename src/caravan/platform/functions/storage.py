@@ -31,13 +31,14 @@ PARTIAL = ".partial-"
 TRASH = ".trash-"
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Replace ``path`` with ``data`` atomically: readers see the old record or the new one."""
+def write_json(path: Path, data: Any, *, sort_keys: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically: readers see the old record or the new one.
+    ``sort_keys=False`` keeps mappings in their order where the order means something."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f"{PARTIAL}{path.name}", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
+            json.dump(data, handle, indent=1, sort_keys=sort_keys)
             handle.flush()
             os.fsync(handle.fileno())
         Path(temp).replace(path)

@@ -73,17 +73,3 @@ async def send_response(send: Send, response: HttpResponse, *, head: bool = Fals
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     body = b"" if head or response.status in (204, 304) else response.body
     await send({"type": "http.response.body", "body": body})
-
-
-async def not_http(scope: Scope, receive: Receive, send: Send) -> None:
-    """Lifespan is acknowledged; a websocket is refused (the front serves HTTP only)."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    elif scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 1000})

@@ -46,8 +46,9 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from caravan.asgi import not_http
 from caravan.errors import CaravanError, InvalidInputError, NotFoundError
-from caravan.platform.api.asgi import not_http, read_request, send_response
+from caravan.platform.api.asgi import read_request, send_response
 from caravan.platform.api.cors import without_cors
 from caravan.platform.api.events import ApiRequest, StageContext, proxy_event_v1, proxy_event_v2
 from caravan.platform.api.metrics import RequestRecorder, RequestSample

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from caravan.asgi import not_http
 from caravan.errors import InvalidInputError
-from caravan.platform.api.asgi import not_http, route_path
+from caravan.platform.api.asgi import route_path
 from caravan.platform.api.gateway import Gateway
 from caravan.platform.sites import SiteStore, site_app
 

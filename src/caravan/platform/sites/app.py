@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from caravan.asgi import not_http
 from caravan.errors import CaravanError
 from caravan.platform.sites.store import FileMeta, SiteStore, SiteVersion
 
@@ -38,7 +39,7 @@ def site_app(store: SiteStore, site: str) -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await _not_http(scope, receive, send)
+            await not_http(scope, receive, send)
             return
         await _serve(store, site, scope, send)
 
@@ -185,16 +186,3 @@ async def _send(send: Send, status: int, headers: Headers, body: bytes, *, head:
         headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-async def _not_http(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    elif scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 1000})

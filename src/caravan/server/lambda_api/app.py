@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caravan.artifacts.store import ArtifactStore
+from caravan.asgi import acknowledge_lifespan
 from caravan.errors import CaravanError
 from caravan.platform.functions import FunctionRegistry, Invoker, ServiceException
 from caravan.server.lambda_api.errors import error_response
@@ -58,7 +59,7 @@ class LambdaApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await acknowledge_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return  # no websockets in the Lambda API; returning closes the connection
@@ -91,13 +92,3 @@ class LambdaApp:
             artifacts=self.artifacts,
         )
         return await route.handler(call)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from caravan.artifacts.keys import MAX_KEY_BYTES, validate_bucket, validate_key
 from caravan.artifacts.store import ArtifactStore
+from caravan.asgi import acknowledge_lifespan
 from caravan.errors import CaravanError, InvalidInputError, NotFoundError
 from caravan.server.s3.auth import ChunkSigner, Credentials, parse_credentials, resolve, verify
 from caravan.server.s3.context import Call, S3Settings
@@ -55,7 +56,7 @@ class S3App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await acknowledge_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return  # websockets are not part of S3; returning closes the connection
@@ -141,13 +142,3 @@ def _from_caravan(error: CaravanError) -> S3Error:
         return S3Error("InvalidArgument", error.message, 400)
     logger.error("artifact store error: %s", error.message)
     return S3Error("InternalError", error.message, 500)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

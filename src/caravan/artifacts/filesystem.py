@@ -120,16 +120,8 @@ class FilesystemArtifactStore:
         validate_key(key)
         meta = normalize_metadata(metadata)
         digest, upload = self._receive(chunks)
-        info = ObjectInfo(
-            bucket=bucket,
-            key=key,
-            size=digest.size,
-            sha256=digest.sha256,
-            etag=digest.etag,
-            last_modified=time.time(),
-            content_type=content_type or DEFAULT_CONTENT_TYPE,
-            metadata=meta,
-            cache_control=cache_control,
+        info = digest.object_info(
+            bucket, key, content_type=content_type, metadata=meta, cache_control=cache_control
         )
         try:
             with self._lock(exclusive=False):

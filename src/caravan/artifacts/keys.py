@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import time
 import urllib.parse
 from collections.abc import Mapping
 
+from caravan.artifacts.store import ObjectInfo
 from caravan.errors import InvalidInputError
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -134,3 +136,25 @@ class ContentDigest:
         digest = cls()
         digest.update(data)
         return digest
+
+    def object_info(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None,
+        metadata: Mapping[str, str],
+        cache_control: str | None,
+    ) -> ObjectInfo:
+        """The record of an object stored now with this content (``metadata`` normalized)."""
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=self.size,
+            sha256=self.sha256,
+            etag=self.etag,
+            last_modified=time.time(),
+            content_type=content_type or DEFAULT_CONTENT_TYPE,
+            metadata=metadata,
+            cache_control=cache_control,
+        )

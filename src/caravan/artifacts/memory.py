@@ -13,13 +13,11 @@ import builtins
 import shutil
 import tempfile
 import threading
-import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from caravan.artifacts.keys import (
-    DEFAULT_CONTENT_TYPE,
     ContentDigest,
     normalize_metadata,
     validate_bucket,
@@ -93,15 +91,10 @@ class MemoryArtifactStore:
     ) -> ObjectInfo:
         validate_bucket(bucket)
         validate_key(key)
-        digest = ContentDigest.of(data)
-        info = ObjectInfo(
-            bucket=bucket,
-            key=key,
-            size=digest.size,
-            sha256=digest.sha256,
-            etag=digest.etag,
-            last_modified=time.time(),
-            content_type=content_type or DEFAULT_CONTENT_TYPE,
+        info = ContentDigest.of(data).object_info(
+            bucket,
+            key,
+            content_type=content_type,
             metadata=normalize_metadata(metadata),
             cache_control=cache_control,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from caravan.model.records import ActionRecord, JobRecord
+from caravan.model.records import ActionRecord, JobRecord, StageRecord
 
 
 @dataclass
@@ -23,6 +23,16 @@ class Changes:
 
     def event(self, kind: str, pipeline: str, **fields: Any) -> None:
         self.events.append({"type": kind, "pipeline": pipeline, **fields})
+
+    def stage_event(self, stage: StageRecord) -> None:
+        """A stage execution changed: its status as it is now."""
+        self.event(
+            "stage",
+            stage.pipeline,
+            pipelineExecutionId=stage.execution_id,
+            stage=stage.stage,
+            status=str(stage.status),
+        )
 
     def action_event(self, action: ActionRecord) -> None:
         """An action execution changed: its status, summary and error as they are now."""

@@ -160,13 +160,7 @@ class Driver:
                 stage.status = StageExecutionStatus.CANCELLED
                 stage.updated = self.clock()
                 tx.executions.save_stage(stage)
-                ch.event(
-                    "stage",
-                    record.pipeline,
-                    pipelineExecutionId=record.id,
-                    stage=stage.stage,
-                    status=str(stage.status),
-                )
+                ch.stage_event(stage)
         self.end_execution(tx, ch, record.id, PipelineExecutionStatus.CANCELLED, reason)
         self.apply_flow(tx, ch, record.pipeline, flow.Cancel(record.id))
 
@@ -180,13 +174,7 @@ class Driver:
         stage.status = StageExecutionStatus.IN_PROGRESS
         stage.updated = now
         tx.executions.save_stage(stage)
-        ch.event(
-            "stage",
-            record.pipeline,
-            pipelineExecutionId=execution_id,
-            stage=stage_name,
-            status=str(stage.status),
-        )
+        ch.stage_event(stage)
         self.advance_stage(tx, ch, record, stage)
 
     def advance_stage(
@@ -229,13 +217,7 @@ class Driver:
         stage.stopping = False
         stage.updated = self.clock()
         tx.executions.save_stage(stage)
-        ch.event(
-            "stage",
-            record.pipeline,
-            pipelineExecutionId=record.id,
-            stage=stage.stage,
-            status=str(outcome),
-        )
+        ch.stage_event(stage)
         if outcome is StageExecutionStatus.SUCCEEDED:
             self.apply_flow(tx, ch, record.pipeline, flow.StageSucceeded(record.id, stage.stage))
         elif outcome is StageExecutionStatus.FAILED:

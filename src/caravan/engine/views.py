@@ -125,6 +125,17 @@ def execution_summary(record: ExecutionRecord) -> dict[str, Any]:
             {"actionName": action, "revisionId": revision}
             for action, revision in sorted(record.source_revisions.items())
         ],
+        **_execution_facts(record),
+    }
+    if record.stop_reason and record.status in ("Stopped", "Stopping"):
+        body["stopTrigger"] = {"reason": record.stop_reason}
+    return body
+
+
+def _execution_facts(record: ExecutionRecord) -> dict[str, Any]:
+    """What a summary and a full execution both say: trigger, mode, type, status summary and,
+    for a rollback, its target."""
+    facts: dict[str, Any] = {
         "trigger": {
             "triggerType": record.trigger_type,
             "triggerDetail": record.trigger_detail or "",
@@ -133,17 +144,10 @@ def execution_summary(record: ExecutionRecord) -> dict[str, Any]:
         "executionType": record.execution_type,
     }
     if record.status_summary:
-        body["statusSummary"] = record.status_summary
-    if record.stop_reason and record.status in ("Stopped", "Stopping"):
-        body["stopTrigger"] = {"reason": record.stop_reason}
-    body.update(_rollback_metadata(record))
-    return body
-
-
-def _rollback_metadata(record: ExecutionRecord) -> dict[str, Any]:
-    if record.rollback_target is None:
-        return {}
-    return {"rollbackMetadata": {"rollbackTargetPipelineExecutionId": record.rollback_target}}
+        facts["statusSummary"] = record.status_summary
+    if record.rollback_target is not None:
+        facts["rollbackMetadata"] = {"rollbackTargetPipelineExecutionId": record.rollback_target}
+    return facts
 
 
 async def list_pipeline_executions(core: EngineCore, request: dict[str, Any]) -> dict[str, Any]:
@@ -189,16 +193,8 @@ async def get_pipeline_execution(core: EngineCore, request: dict[str, Any]) -> d
             for a in record.artifacts.values()
         ],
         "variables": [{"name": k, "resolvedValue": v} for k, v in record.variables.items()],
-        "trigger": {
-            "triggerType": record.trigger_type,
-            "triggerDetail": record.trigger_detail or "",
-        },
-        "executionMode": record.execution_mode,
-        "executionType": record.execution_type,
+        **_execution_facts(record),
     }
-    if record.status_summary:
-        body["statusSummary"] = record.status_summary
-    body.update(_rollback_metadata(record))
     return {"pipelineExecution": body}
 
 

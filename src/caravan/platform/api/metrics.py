@@ -14,13 +14,14 @@ A gateway timeout has no executed version: it is recorded under version ``None``
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
+
+from caravan.platform.functions.metrics import percentile
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,6 @@ class WindowStats:
     def error_rate(self) -> float | None:
         """The share of requests answered with a 5xx (None without requests)."""
         return self.errors_5xx / self.requests if self.requests else None
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of already sorted values."""
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 _Sample = tuple[float, float, int]  # (monotonic time, latency ms, status)
